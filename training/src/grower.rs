@@ -1,0 +1,396 @@
+//! Leaf-wise tree growth on binned data (LightGBM's strategy).
+//!
+//! The grower keeps the current leaves, each with its rows (a range of one
+//! shared index buffer, kept in ascending row order), its gradient sums, its
+//! histogram and its best split. It repeatedly splits the leaf with the
+//! largest gain until `num_leaves` is reached or no split gains. After a
+//! split, only the smaller child's histogram is built from rows; the larger
+//! child's is the parent's minus the smaller (histogram subtraction). For
+//! random forests, where each node samples its own features, both children
+//! are built for just their sampled features instead.
+//!
+//! The result is a [`Tree`] with real-valued thresholds (bin upper bounds)
+//! and category codes, plus the rows of each leaf, so the caller can update
+//! training scores without walking the tree.
+
+use presage_models::tree::{Node, SplitRule, Tree};
+use rayon::prelude::*;
+
+use crate::binning::{BinMapper, BinnedData};
+use crate::histogram::{self, BinStat, HistogramLayout};
+use crate::rng::SplitMix64;
+use crate::split::{leaf_output, BinSplit, SplitCandidate, SplitConfig, Totals};
+
+/// How trees are grown.
+#[derive(Debug, Clone)]
+pub struct GrowerConfig {
+    /// Maximum number of leaves.
+    pub num_leaves: usize,
+    /// Maximum depth (`None` = unlimited).
+    pub max_depth: Option<usize>,
+    /// Split constraints and regularisation.
+    pub split: SplitConfig,
+    /// Fraction of the tree's features each node may split on.
+    pub feature_fraction_bynode: f64,
+    /// Build the smaller child and subtract for the larger (GBM), or build
+    /// both for per-node feature samples (random forest).
+    pub histogram_subtraction: bool,
+}
+
+/// A grown tree and the rows of each leaf.
+#[derive(Debug)]
+pub struct GrownTree {
+    /// Leaf values are raw outputs `-G / (H + λ)`; the caller scales them.
+    pub tree: Tree,
+    /// For each leaf: its node index in `tree`, and the rows that reached it.
+    pub leaves: Vec<(usize, Vec<u32>)>,
+}
+
+struct Leaf {
+    node: usize,
+    start: usize,
+    len: usize,
+    depth: usize,
+    totals: Totals,
+    hist: Option<Vec<BinStat>>,
+    features: Vec<usize>,
+    best: Option<SplitCandidate>,
+}
+
+/// Grows trees over one binned dataset, reusing buffers between trees.
+pub struct Grower<'a> {
+    data: &'a BinnedData,
+    layout: HistogramLayout,
+    config: GrowerConfig,
+    spare: Vec<Vec<BinStat>>,
+    ordered_g: Vec<f32>,
+    ordered_h: Vec<f32>,
+    scratch: Vec<u32>,
+}
+
+impl<'a> Grower<'a> {
+    /// A grower for `data`.
+    pub fn new(data: &'a BinnedData, config: GrowerConfig) -> Self {
+        Grower {
+            data,
+            layout: HistogramLayout::new(data),
+            config,
+            spare: Vec::new(),
+            ordered_g: Vec::new(),
+            ordered_h: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn take_hist(&mut self) -> Vec<BinStat> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| vec![BinStat::default(); self.layout.total_bins()])
+    }
+
+    fn build_hist(
+        &mut self,
+        rows: &[u32],
+        features: &[usize],
+        grad: &[f32],
+        hess: &[f32],
+    ) -> Vec<BinStat> {
+        let mut hist = self.take_hist();
+        self.ordered_g.clear();
+        self.ordered_h.clear();
+        self.ordered_g
+            .extend(rows.iter().map(|&r| grad[r as usize]));
+        self.ordered_h
+            .extend(rows.iter().map(|&r| hess[r as usize]));
+        histogram::build(
+            &mut hist,
+            &self.layout,
+            self.data,
+            features,
+            rows,
+            &self.ordered_g,
+            &self.ordered_h,
+        );
+        hist
+    }
+
+    fn sample_node_features(&self, tree_features: &[usize], rng: &mut SplitMix64) -> Vec<usize> {
+        let fraction = self.config.feature_fraction_bynode;
+        if fraction >= 1.0 {
+            return tree_features.to_vec();
+        }
+        let k = ((tree_features.len() as f64 * fraction).round() as usize)
+            .clamp(1, tree_features.len());
+        rng.sample_indices(tree_features.len(), k)
+            .into_iter()
+            .map(|i| tree_features[i])
+            .collect()
+    }
+
+    fn can_split(&self, leaf: &Leaf) -> bool {
+        let split = &self.config.split;
+        leaf.len as f64 >= 2.0 * split.min_data_in_leaf.max(1.0)
+            && leaf.totals.h >= 2.0 * split.min_sum_hessian_in_leaf
+            && self.config.max_depth.is_none_or(|d| leaf.depth < d)
+    }
+
+    fn find_best(
+        &self,
+        hist: &[BinStat],
+        features: &[usize],
+        totals: &Totals,
+    ) -> Option<SplitCandidate> {
+        let candidates: Vec<Option<SplitCandidate>> = features
+            .par_iter()
+            .map(|&f| {
+                self.config.split.best_for_feature(
+                    f,
+                    self.data.mapper(f),
+                    &hist[self.layout.range(f)],
+                    totals,
+                )
+            })
+            .collect();
+        // Deterministic: highest gain, ties to the lowest feature index.
+        candidates
+            .into_iter()
+            .flatten()
+            .fold(None, |best: Option<SplitCandidate>, c| match best {
+                Some(b) if b.gain >= c.gain => Some(b),
+                _ => Some(c),
+            })
+    }
+
+    /// Grows one tree on `rows` (ascending), with gradients and hessians
+    /// indexed by row, splitting only on `tree_features` (ascending).
+    pub fn grow(
+        &mut self,
+        rows: Vec<u32>,
+        grad: &[f32],
+        hess: &[f32],
+        tree_features: &[usize],
+        rng: &mut SplitMix64,
+    ) -> GrownTree {
+        let mut rows = rows;
+        let mut totals = Totals::default();
+        for &r in &rows {
+            totals.add(&BinStat {
+                g: f64::from(grad[r as usize]),
+                h: f64::from(hess[r as usize]),
+                n: 1.0,
+            });
+        }
+        let lambda = self.config.split.lambda_l2;
+        let mut nodes = vec![Node::Leaf {
+            value: leaf_output(&totals, lambda),
+            cover: totals.n,
+        }];
+        let root_features = self.sample_node_features(tree_features, rng);
+        let mut root = Leaf {
+            node: 0,
+            start: 0,
+            len: rows.len(),
+            depth: 0,
+            totals,
+            hist: None,
+            features: root_features,
+            best: None,
+        };
+        if self.can_split(&root) {
+            let hist_features = if self.config.histogram_subtraction {
+                tree_features
+            } else {
+                &root.features
+            };
+            let hist = self.build_hist(&rows, &hist_features.to_vec(), grad, hess);
+            root.best = self.find_best(&hist, &root.features, &root.totals);
+            self.keep_or_recycle(&mut root, hist);
+        }
+        let mut leaves = vec![root];
+
+        while leaves.len() < self.config.num_leaves {
+            let Some(index) = leaves
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| l.best.as_ref().map(|b| (i, b.gain)))
+                .fold(None, |best: Option<(usize, f64)>, (i, g)| match best {
+                    Some((_, bg)) if bg >= g => best,
+                    _ => Some((i, g)),
+                })
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
+            let mut parent = leaves.swap_remove(index);
+            let best = parent.best.take().expect("chosen leaf has a split");
+            let (left, right) = self.split_leaf(
+                &mut parent,
+                best,
+                &mut rows,
+                &mut nodes,
+                grad,
+                hess,
+                tree_features,
+                rng,
+            );
+            leaves.push(left);
+            leaves.push(right);
+        }
+
+        for leaf in &mut leaves {
+            if let Some(hist) = leaf.hist.take() {
+                self.spare.push(hist);
+            }
+        }
+        leaves.sort_by_key(|l| l.node);
+        let leaf_rows = leaves
+            .iter()
+            .map(|l| (l.node, rows[l.start..l.start + l.len].to_vec()))
+            .collect();
+        GrownTree {
+            tree: Tree { nodes },
+            leaves: leaf_rows,
+        }
+    }
+
+    fn keep_or_recycle(&mut self, leaf: &mut Leaf, hist: Vec<BinStat>) {
+        if self.config.histogram_subtraction && leaf.best.is_some() {
+            leaf.hist = Some(hist);
+        } else {
+            self.spare.push(hist);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn split_leaf(
+        &mut self,
+        parent: &mut Leaf,
+        best: SplitCandidate,
+        rows: &mut [u32],
+        nodes: &mut Vec<Node>,
+        grad: &[f32],
+        hess: &[f32],
+        tree_features: &[usize],
+        rng: &mut SplitMix64,
+    ) -> (Leaf, Leaf) {
+        let feature = best.feature;
+        let mapper = self.data.mapper(feature);
+        let missing_bin = mapper.missing_bin();
+        let column = self.data.column(feature);
+
+        // Stable partition of the parent's rows: lefts in place, rights via scratch.
+        let range = &mut rows[parent.start..parent.start + parent.len];
+        self.scratch.clear();
+        let mut n_left = 0;
+        for i in 0..range.len() {
+            let r = range[i];
+            if best.split.goes_left(column[r as usize], missing_bin) {
+                range[n_left] = r;
+                n_left += 1;
+            } else {
+                self.scratch.push(r);
+            }
+        }
+        range[n_left..].copy_from_slice(&self.scratch);
+
+        let lambda = self.config.split.lambda_l2;
+        let left_node = nodes.len();
+        nodes.push(Node::Leaf {
+            value: leaf_output(&best.left, lambda),
+            cover: best.left.n,
+        });
+        nodes.push(Node::Leaf {
+            value: leaf_output(&best.right, lambda),
+            cover: best.right.n,
+        });
+        nodes[parent.node] = Node::Split {
+            feature: feature as u32,
+            rule: split_rule(mapper, &best.split),
+            left: left_node as u32,
+            right: left_node as u32 + 1,
+            gain: best.gain,
+            cover: parent.totals.n,
+        };
+
+        let make = |node, start, len, totals, features| Leaf {
+            node,
+            start,
+            len,
+            depth: parent.depth + 1,
+            totals,
+            hist: None,
+            features,
+            best: None,
+        };
+        let left_features = self.sample_node_features(tree_features, rng);
+        let right_features = self.sample_node_features(tree_features, rng);
+        let mut left = make(left_node, parent.start, n_left, best.left, left_features);
+        let mut right = make(
+            left_node + 1,
+            parent.start + n_left,
+            parent.len - n_left,
+            best.right,
+            right_features,
+        );
+
+        let left_splits = self.can_split(&left);
+        let right_splits = self.can_split(&right);
+        if self.config.histogram_subtraction {
+            let mut parent_hist = parent.hist.take().expect("split leaf kept its histogram");
+            if left_splits || right_splits {
+                let (small, large) = if left.len <= right.len {
+                    (&mut left, &mut right)
+                } else {
+                    (&mut right, &mut left)
+                };
+                let small_rows = &rows[small.start..small.start + small.len];
+                let small_hist = self.build_hist(small_rows, tree_features, grad, hess);
+                histogram::subtract(&mut parent_hist, &small_hist, &self.layout, tree_features);
+                for (leaf, hist) in [(small, small_hist), (large, parent_hist)] {
+                    if self.can_split(leaf) {
+                        leaf.best = self.find_best(&hist, &leaf.features, &leaf.totals);
+                    }
+                    self.keep_or_recycle(leaf, hist);
+                }
+            } else {
+                self.spare.push(parent_hist);
+            }
+        } else {
+            for (leaf, splits) in [(&mut left, left_splits), (&mut right, right_splits)] {
+                if splits {
+                    let leaf_rows = &rows[leaf.start..leaf.start + leaf.len];
+                    let features = leaf.features.clone();
+                    let hist = self.build_hist(leaf_rows, &features, grad, hess);
+                    leaf.best = self.find_best(&hist, &leaf.features, &leaf.totals);
+                    self.spare.push(hist);
+                }
+            }
+        }
+        (left, right)
+    }
+}
+
+/// Translates a bin-level split into the real-valued rule stored in the tree.
+fn split_rule(mapper: &BinMapper, split: &BinSplit) -> SplitRule {
+    match split {
+        BinSplit::Numeric {
+            threshold_bin,
+            missing_left,
+        } => SplitRule::Numeric {
+            threshold: mapper.upper_bound(*threshold_bin as usize),
+            missing_left: *missing_left,
+        },
+        BinSplit::Categorical { .. } => {
+            let missing_bin = mapper.missing_bin();
+            let mut left: Vec<u32> = (0..mapper.num_bins())
+                .filter(|&b| split.goes_left(b as u8, missing_bin))
+                .filter_map(|b| mapper.code_of_bin(b))
+                .collect();
+            left.sort_unstable();
+            SplitRule::Categorical {
+                left,
+                missing_left: false,
+            }
+        }
+    }
+}

@@ -1,0 +1,721 @@
+//! `presage-train`: train, evaluate and apply Presage models from the
+//! command line. Thin: flags and config are turned into a validated plan,
+//! the library does the work, and errors map to exit codes (0 success, 1 a
+//! failure such as an unwritable registry, 2 bad input: flags, config, data).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use presage_models::artifact::{Algorithm, Metrics, ModelArtifact};
+use presage_models::registry::{
+    Registry, VersionSelector, CHAMPION, DEFAULT_REGISTRY, REGISTRY_ENV,
+};
+use presage_training::booster::Progress;
+use presage_training::features::{encode_labels, encode_with_schema, ColumnRoles};
+use presage_training::fit::{self, row_major, FitError, FitPlan};
+use presage_training::params::{CalibrationMethod, Objective, ParamSet, StoppingMetric};
+use presage_training::report::{evaluation_rows, metrics_json, metrics_table};
+use presage_training::table::{read_table, write_table, Column, ColumnData};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Exit code for bad input (flags, config, data).
+const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code for a failure that is not the input's fault.
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "presage-train",
+    version,
+    about = "Train, evaluate and apply Presage models."
+)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 failure (e.g. registry not writable), 2 bad input (flags, config or data)."
+)]
+struct Cli {
+    /// Model registry directory.
+    #[arg(long, global = true, env = REGISTRY_ENV, default_value = DEFAULT_REGISTRY)]
+    registry: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model on a feature table and store it as a new version.
+    Fit(Box<FitArgs>),
+    /// Score a table with a stored model.
+    Predict(PredictArgs),
+    /// Compute metrics of a stored model on new labelled data.
+    Evaluate(EvaluateArgs),
+    /// List stored models and versions.
+    Models(ModelsArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AlgoArg {
+    /// Histogram gradient-boosted trees.
+    Gbm,
+    /// Random forest.
+    Rf,
+}
+
+impl From<AlgoArg> for Algorithm {
+    fn from(a: AlgoArg) -> Self {
+        match a {
+            AlgoArg::Gbm => Algorithm::GradientBoosting,
+            AlgoArg::Rf => Algorithm::RandomForest,
+        }
+    }
+}
+
+#[derive(Args)]
+struct FitArgs {
+    /// Training table (.csv or .parquet), one row per user.
+    #[arg(long)]
+    data: PathBuf,
+    /// Label (target) column.
+    #[arg(long)]
+    label: String,
+    /// Label value counted as positive (default: 1/true/yes when present).
+    #[arg(long)]
+    positive: Option<String>,
+    /// Id column: kept out of the features, written by predict.
+    #[arg(long)]
+    id: Option<String>,
+    /// Columns to leave out of the features (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    drop: Vec<String>,
+    /// Model name in the registry.
+    #[arg(long)]
+    model: String,
+    /// Learner [default: gbm, or `algo` in the config].
+    #[arg(long, value_enum)]
+    algo: Option<AlgoArg>,
+    /// TOML config: `algo` and a `[params]` table of LightGBM-named hyper-parameters.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print one JSON object on stdout instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Share of rows held out for validation (early stopping, calibration).
+    #[arg(long, default_value_t = 0.2)]
+    valid_fraction: f64,
+    /// Share of rows held out for the final test.
+    #[arg(long, default_value_t = 0.2)]
+    test_fraction: f64,
+    /// Split by time: hold out the rows with the largest values of COL.
+    #[arg(long, value_name = "COL")]
+    split_by: Option<String>,
+    /// Validation table instead of an internal split.
+    #[arg(long)]
+    valid: Option<PathBuf>,
+    /// Test table instead of an internal split.
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Write the held-out test rows' id, label and probability to this .csv/.parquet file.
+    #[arg(long)]
+    test_predictions: Option<PathBuf>,
+    #[command(flatten)]
+    params: ParamFlags,
+}
+
+/// Hyper-parameter flags; each overrides the config's `[params]`.
+#[derive(Args)]
+struct ParamFlags {
+    /// Objective (`binary` or `regression`).
+    #[arg(long, value_enum)]
+    objective: Option<ObjectiveArg>,
+    /// Boosting rounds, or trees for rf.
+    #[arg(long)]
+    num_iterations: Option<i64>,
+    /// Shrinkage per boosting round.
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    /// Maximum leaves per tree.
+    #[arg(long)]
+    num_leaves: Option<i64>,
+    /// Maximum tree depth (-1 = unlimited).
+    #[arg(long, allow_negative_numbers = true)]
+    max_depth: Option<i64>,
+    /// Minimum rows per leaf.
+    #[arg(long)]
+    min_data_in_leaf: Option<i64>,
+    /// Minimum hessian sum per leaf.
+    #[arg(long)]
+    min_sum_hessian_in_leaf: Option<f64>,
+    /// L2 regularisation of leaf values.
+    #[arg(long)]
+    lambda_l2: Option<f64>,
+    /// Maximum bins per feature (2-255).
+    #[arg(long)]
+    max_bin: Option<i64>,
+    /// Share of features per tree.
+    #[arg(long)]
+    feature_fraction: Option<f64>,
+    /// Share of features per node.
+    #[arg(long)]
+    feature_fraction_bynode: Option<f64>,
+    /// Share of rows per bagging round (rf: bootstrap size).
+    #[arg(long)]
+    bagging_fraction: Option<f64>,
+    /// Re-draw the bag every N rounds (0 = no bagging).
+    #[arg(long)]
+    bagging_freq: Option<i64>,
+    /// Stop after N rounds without validation improvement (0 = off).
+    #[arg(long)]
+    early_stopping_rounds: Option<i64>,
+    /// Early-stopping metric.
+    #[arg(long, value_enum)]
+    metric: Option<MetricArg>,
+    /// Weight of positive rows (class imbalance).
+    #[arg(long)]
+    scale_pos_weight: Option<f64>,
+    /// Worker threads (0 = all cores).
+    #[arg(long)]
+    num_threads: Option<i64>,
+    /// Random seed (splits, bagging, feature sampling).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Probability calibration on the validation rows.
+    #[arg(long, value_enum)]
+    calibration: Option<CalibrationArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ObjectiveArg {
+    Binary,
+    Regression,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MetricArg {
+    BinaryLogloss,
+    Auc,
+    L2,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CalibrationArg {
+    Auto,
+    None,
+    Platt,
+    Isotonic,
+}
+
+impl ParamFlags {
+    fn to_params(&self) -> ParamSet {
+        ParamSet {
+            objective: self.objective.map(|o| match o {
+                ObjectiveArg::Binary => Objective::Binary,
+                ObjectiveArg::Regression => Objective::Regression,
+            }),
+            num_iterations: self.num_iterations,
+            learning_rate: self.learning_rate,
+            num_leaves: self.num_leaves,
+            max_depth: self.max_depth,
+            min_data_in_leaf: self.min_data_in_leaf,
+            min_sum_hessian_in_leaf: self.min_sum_hessian_in_leaf,
+            lambda_l2: self.lambda_l2,
+            max_bin: self.max_bin,
+            feature_fraction: self.feature_fraction,
+            feature_fraction_bynode: self.feature_fraction_bynode,
+            bagging_fraction: self.bagging_fraction,
+            bagging_freq: self.bagging_freq,
+            early_stopping_rounds: self.early_stopping_rounds,
+            metric: self.metric.map(|m| match m {
+                MetricArg::BinaryLogloss => StoppingMetric::BinaryLogloss,
+                MetricArg::Auc => StoppingMetric::Auc,
+                MetricArg::L2 => StoppingMetric::L2,
+            }),
+            scale_pos_weight: self.scale_pos_weight,
+            num_threads: self.num_threads,
+            seed: self.seed,
+            calibration: self.calibration.map(|c| match c {
+                CalibrationArg::Auto => CalibrationMethod::Auto,
+                CalibrationArg::None => CalibrationMethod::None,
+                CalibrationArg::Platt => CalibrationMethod::Platt,
+                CalibrationArg::Isotonic => CalibrationMethod::Isotonic,
+            }),
+            ..ParamSet::default()
+        }
+    }
+}
+
+/// Which stored version to use.
+#[derive(Args)]
+struct VersionArgs {
+    /// Model name.
+    #[arg(long)]
+    model: String,
+    /// Version number.
+    #[arg(long, conflicts_with = "alias")]
+    version: Option<u64>,
+    /// Alias [default: champion].
+    #[arg(long)]
+    alias: Option<String>,
+}
+
+impl VersionArgs {
+    fn selector(&self) -> VersionSelector {
+        match (&self.version, &self.alias) {
+            (Some(v), _) => VersionSelector::Version(*v),
+            (None, Some(a)) => VersionSelector::Alias(a.clone()),
+            (None, None) => VersionSelector::Alias(CHAMPION.to_string()),
+        }
+    }
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    #[command(flatten)]
+    which: VersionArgs,
+    /// Table to score (.csv or .parquet).
+    #[arg(long)]
+    data: PathBuf,
+    /// Output file (.csv or .parquet): id column (if any) and `probability`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Score model columns absent from the table as missing instead of failing.
+    #[arg(long)]
+    allow_missing: bool,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    #[command(flatten)]
+    which: VersionArgs,
+    /// Labelled table (.csv or .parquet).
+    #[arg(long)]
+    data: PathBuf,
+    /// Label column [default: the training label].
+    #[arg(long)]
+    label: Option<String>,
+    /// Positive label value [default: the training one].
+    #[arg(long)]
+    positive: Option<String>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ModelsArgs {
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The `fit` config file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FitConfig {
+    /// `gbm` or `rf`.
+    algo: Option<String>,
+    /// Hyper-parameters.
+    #[serde(default)]
+    params: ParamSet,
+}
+
+/// An error with the exit code it should produce.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: EXIT_BAD_INPUT,
+        error: error.into(),
+    }
+}
+
+fn failure(error: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: EXIT_FAILURE,
+        error: error.into(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Fit(args) => run_fit(&cli.registry, args),
+        Command::Predict(args) => run_predict(&cli.registry, args),
+        Command::Evaluate(args) => run_evaluate(&cli.registry, args),
+        Command::Models(args) => run_models(&cli.registry, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure { code, error }) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn read_config(path: &Path) -> Result<FitConfig, Failure> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))
+        .map_err(bad_input)?;
+    toml::from_str(&text).map_err(|e| {
+        bad_input(anyhow::anyhow!(
+            "{}: {}",
+            path.display(),
+            e.to_string().trim_end()
+        ))
+    })
+}
+
+/// Reports training progress: a bar on a terminal, a line per 10% otherwise.
+fn progress_reporter(quiet: bool) -> impl Fn(Progress) + Sync {
+    let terminal = std::io::stderr().is_terminal() && !quiet;
+    let bar = terminal.then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} training [{bar:30}] {pos}/{len} trees {msg} ({elapsed})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    });
+    move |p: Progress| {
+        if let Some(bar) = &bar {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.done as u64);
+            if let Some(m) = p.valid_metric {
+                bar.set_message(format!("valid {m:.5}"));
+            }
+            if p.done == p.total {
+                bar.finish_and_clear();
+            }
+        } else if !quiet
+            && (p.done * 10 / p.total.max(1) != (p.done - 1) * 10 / p.total.max(1)
+                || p.done == p.total)
+        {
+            match p.valid_metric {
+                Some(m) => eprintln!("trained {}/{} trees (valid metric {m:.5})", p.done, p.total),
+                None => eprintln!("trained {}/{} trees", p.done, p.total),
+            }
+        }
+    }
+}
+
+fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
+    let config = match &args.config {
+        Some(path) => read_config(path)?,
+        None => FitConfig::default(),
+    };
+    let algorithm = match (args.algo, config.algo.as_deref()) {
+        (Some(a), _) => a.into(),
+        (None, None) | (None, Some("gbm")) => Algorithm::GradientBoosting,
+        (None, Some("rf")) => Algorithm::RandomForest,
+        (None, Some(other)) => {
+            return Err(bad_input(anyhow::anyhow!(
+                "{}: algo = \"{other}\" is not known; use \"gbm\" or \"rf\"",
+                args.config
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string())
+            )))
+        }
+    };
+    let params = config.params.overridden_by(&args.params.to_params());
+    let plan = FitPlan {
+        data: args.data.clone(),
+        valid_file: args.valid.clone(),
+        test_file: args.test.clone(),
+        roles: ColumnRoles {
+            label: args.label.clone(),
+            positive: args.positive.clone(),
+            id: args.id.clone(),
+            drop: args.drop.clone(),
+            objective: params.objective.unwrap_or(Objective::Binary),
+        },
+        model: args.model.clone(),
+        algorithm,
+        params,
+        valid_fraction: args.valid_fraction,
+        test_fraction: args.test_fraction,
+        split_by: args.split_by.clone(),
+        registry: registry.to_path_buf(),
+    };
+    let outcome = fit::run(&plan, &progress_reporter(args.json)).map_err(|e: FitError| {
+        if e.is_bad_input() {
+            bad_input(e)
+        } else {
+            failure(e)
+        }
+    })?;
+    for warning in &outcome.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(path) = &args.test_predictions {
+        let p = &outcome.test_predictions;
+        let columns = vec![
+            Column {
+                name: args.id.clone().unwrap_or_else(|| "row".into()),
+                data: ColumnData::Text(p.iter().map(|(id, _, _)| Some(id.clone())).collect()),
+            },
+            Column {
+                name: "label".into(),
+                data: ColumnData::Numeric(p.iter().map(|(_, y, _)| *y).collect()),
+            },
+            Column {
+                name: "probability".into(),
+                data: ColumnData::Numeric(p.iter().map(|(_, _, q)| *q).collect()),
+            },
+        ];
+        write_table(path, &columns).map_err(bad_input)?;
+    }
+    let a = &outcome.artifact;
+    let e = &a.evaluation;
+    if args.json {
+        let strongest = e.baselines.iter().max_by(|x, y| {
+            x.test
+                .auc()
+                .unwrap_or(f64::NEG_INFINITY)
+                .total_cmp(&y.test.auc().unwrap_or(f64::NEG_INFINITY))
+        });
+        let object = json!({
+            "model": a.name,
+            "version": a.version,
+            "algo": a.algorithm.short_name(),
+            "champion": outcome.registered.champion,
+            "artifact": outcome.registered.path.display().to_string(),
+            "created_at": a.created_at(),
+            "train_seconds": outcome.train_seconds,
+            "trees": a.ensemble.trees.len(),
+            "best_iteration": e.best_iteration,
+            "calibration": a.calibration.name(),
+            "rows": {"train": e.split_rows[0], "valid": e.split_rows[1], "test": e.split_rows[2]},
+            "split": e.split_method,
+            "metrics": {
+                "train": e.train.as_ref().map(metrics_json),
+                "valid": e.valid.as_ref().map(metrics_json),
+                "test": e.test.as_ref().map(metrics_json),
+            },
+            "baseline": strongest.map(|b| json!({"name": b.name, "test": metrics_json(&b.test)})),
+            "baselines": e.baselines.iter().map(|b| json!({"name": b.name, "test": metrics_json(&b.test)})).collect::<Vec<_>>(),
+            "beats_baselines": e.beats_baselines,
+            "warnings": outcome.warnings,
+        });
+        println!("{object}");
+    } else {
+        println!(
+            "{} version {}{} ({}, {} trees{}, calibration {}) trained in {:.2}s -> {}",
+            a.name,
+            a.version,
+            if outcome.registered.champion {
+                " [champion]"
+            } else {
+                ""
+            },
+            a.algorithm,
+            a.ensemble.trees.len(),
+            e.best_iteration
+                .map_or(String::new(), |b| format!(", best iteration {b}")),
+            a.calibration.name(),
+            outcome.train_seconds,
+            outcome.registered.path.display()
+        );
+        println!(
+            "split: {} ({} train / {} valid / {} test rows)\n",
+            e.split_method, e.split_rows[0], e.split_rows[1], e.split_rows[2]
+        );
+        print!("{}", metrics_table(&evaluation_rows(a)));
+        if e.beats_baselines == Some(false) {
+            println!("\nNOTE: this model does not beat the baselines on test AUC; the data may be close to linear.");
+        }
+        println!("\ntop features by gain:");
+        for imp in a.importance.iter().take(10) {
+            println!(
+                "  {:<28} gain {:>12.2}  splits {:>6}",
+                imp.feature, imp.gain, imp.splits
+            );
+        }
+    }
+    Ok(())
+}
+
+fn load(registry: &Path, which: &VersionArgs) -> Result<ModelArtifact, Failure> {
+    Registry::new(registry)
+        .load(&which.model, &which.selector())
+        .map_err(bad_input)
+}
+
+fn run_predict(registry: &Path, args: &PredictArgs) -> Result<(), Failure> {
+    let artifact = load(registry, &args.which)?;
+    let table = read_table(&args.data).map_err(bad_input)?;
+    let (columns, absent) =
+        encode_with_schema(&table, &artifact.schema, args.allow_missing).map_err(bad_input)?;
+    if !absent.is_empty() {
+        eprintln!(
+            "warning: scoring absent columns as missing: {}",
+            absent.join(", ")
+        );
+    }
+    let compiled = artifact.compile().map_err(failure)?;
+    let mut probs = compiled.predict_batch(&row_major(&columns));
+    probs
+        .iter_mut()
+        .for_each(|p| *p = artifact.calibration.apply(*p));
+    let mut out = Vec::new();
+    if let Some(id) = &artifact.id_column {
+        if let Some(column) = table.column(id) {
+            out.push(column.clone());
+        }
+    }
+    out.push(Column {
+        name: "probability".into(),
+        data: ColumnData::Numeric(probs),
+    });
+    write_table(&args.out, &out).map_err(bad_input)?;
+    eprintln!(
+        "scored {} rows with {} version {} -> {}",
+        table.n_rows(),
+        artifact.name,
+        artifact.version,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn run_evaluate(registry: &Path, args: &EvaluateArgs) -> Result<(), Failure> {
+    let mut artifact = load(registry, &args.which)?;
+    if let presage_models::artifact::Task::BinaryClassification {
+        label, positive, ..
+    } = &mut artifact.task
+    {
+        if let Some(l) = &args.label {
+            *label = l.clone();
+        }
+        if let Some(p) = &args.positive {
+            *positive = p.clone();
+        }
+    }
+    let table = read_table(&args.data).map_err(bad_input)?;
+    let labels = encode_labels(&table, &artifact.task).map_err(bad_input)?;
+    let (columns, _) = encode_with_schema(&table, &artifact.schema, false).map_err(bad_input)?;
+    let keep: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].is_some()).collect();
+    if keep.is_empty() {
+        return Err(bad_input(anyhow::anyhow!(
+            "{}: no row has a label",
+            args.data.display()
+        )));
+    }
+    let compiled = artifact.compile().map_err(failure)?;
+    let kept: Vec<Vec<f64>> = columns
+        .iter()
+        .map(|c| keep.iter().map(|&i| c[i]).collect())
+        .collect();
+    let mut probs = compiled.predict_batch(&row_major(&kept));
+    probs
+        .iter_mut()
+        .for_each(|p| *p = artifact.calibration.apply(*p));
+    let target: Vec<f64> = keep.iter().map(|&i| labels[i].expect("kept")).collect();
+    let metrics = match &artifact.task {
+        presage_models::artifact::Task::BinaryClassification { .. } => {
+            Metrics::Binary(presage_models::metrics::BinaryMetrics::compute(
+                &target.iter().map(|y| *y > 0.5).collect::<Vec<_>>(),
+                &probs,
+            ))
+        }
+        presage_models::artifact::Task::Regression { .. } => Metrics::Regression(
+            presage_models::metrics::RegressionMetrics::compute(&target, &probs),
+        ),
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({"model": artifact.name, "version": artifact.version, "data": args.data.display().to_string(), "metrics": metrics_json(&metrics)})
+        );
+    } else {
+        println!(
+            "{} version {} on {}\n",
+            artifact.name,
+            artifact.version,
+            args.data.display()
+        );
+        print!("{}", metrics_table(&[("data".to_string(), &metrics)]));
+    }
+    Ok(())
+}
+
+fn run_models(registry: &Path, args: &ModelsArgs) -> Result<(), Failure> {
+    let registry = Registry::new(registry);
+    let mut rows = Vec::new();
+    for name in registry.models().map_err(failure)? {
+        for info in registry.list(&name).map_err(failure)? {
+            let entry = match ModelArtifact::read(&info.path) {
+                Ok(a) => json!({
+                    "model": name,
+                    "version": info.version,
+                    "aliases": info.aliases,
+                    "created_at": a.created_at(),
+                    "algo": a.algorithm.short_name(),
+                    "test_auc": a.evaluation.test.as_ref().and_then(Metrics::auc),
+                    "path": info.path.display().to_string(),
+                }),
+                Err(e) => json!({
+                    "model": name,
+                    "version": info.version,
+                    "aliases": info.aliases,
+                    "error": e.to_string(),
+                    "path": info.path.display().to_string(),
+                }),
+            };
+            rows.push(entry);
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({ "registry": registry.root().display().to_string(), "models": rows })
+        );
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no models in {}", registry.root().display());
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:>7}  {:<16} {:<20} {:<5} {:>8}",
+        "model", "version", "aliases", "created", "algo", "test_auc"
+    );
+    for r in rows {
+        let aliases: Vec<String> = r["aliases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect();
+        if let Some(err) = r["error"].as_str() {
+            println!(
+                "{:<20} {:>7}  {:<16} UNREADABLE: {err}",
+                r["model"].as_str().unwrap_or(""),
+                r["version"],
+                aliases.join(",")
+            );
+            continue;
+        }
+        println!(
+            "{:<20} {:>7}  {:<16} {:<20} {:<5} {:>8}",
+            r["model"].as_str().unwrap_or(""),
+            r["version"],
+            aliases.join(","),
+            r["created_at"].as_str().unwrap_or(""),
+            r["algo"].as_str().unwrap_or(""),
+            r["test_auc"]
+                .as_f64()
+                .map_or("-".into(), |v| format!("{v:.4}"))
+        );
+    }
+    Ok(())
+}

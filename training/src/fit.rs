@@ -6,7 +6,7 @@
 //! held-out test rows beside the baselines, and the artifact is registered.
 //! Nothing is written to the registry unless every step succeeded.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use presage_models::artifact::{
@@ -142,7 +142,7 @@ impl Part {
     }
 
     fn from_file(
-        path: &PathBuf,
+        path: &Path,
         schema: &FeatureSchema,
         task: &Task,
         id: Option<&str>,
@@ -317,9 +317,7 @@ pub fn run(
         None => Part::from_rows(&prepared, &splits.test),
     };
     let binary = matches!(prepared.task, Task::BinaryClassification { .. });
-    if binary && !train.target.iter().any(|y| *y > 0.5)
-        || binary && train.target.iter().all(|y| *y > 0.5)
-    {
+    if binary && (!train.target.iter().any(|y| *y > 0.5) || train.target.iter().all(|y| *y > 0.5)) {
         return Err(FitError::Plan(format!(
             "{}: the training rows hold only one class of '{}'; use more data or a smaller --test-fraction",
             plan.data.display(),
@@ -371,10 +369,8 @@ pub fn run(
         let raw = predict(&compiled, &Calibrator::Identity, &valid.columns);
         match tree_params.calibration {
             CalibrationMethod::None => Calibrator::Identity,
-            CalibrationMethod::Platt => fit_platt(&labels, &raw),
             CalibrationMethod::Isotonic => fit_isotonic(&labels, &raw),
-            CalibrationMethod::Auto if valid.len() >= 1000 => fit_isotonic(&labels, &raw),
-            CalibrationMethod::Auto => fit_platt(&labels, &raw),
+            CalibrationMethod::Platt | CalibrationMethod::Auto => fit_platt(&labels, &raw),
         }
     } else {
         Calibrator::Identity

@@ -202,7 +202,7 @@ impl<'a> Grower<'a> {
             } else {
                 &root.features
             };
-            let hist = self.build_hist(&rows, &hist_features.to_vec(), grad, hess);
+            let hist = self.build_hist(&rows, hist_features, grad, hess);
             root.best = self.find_best(&hist, &root.features, &root.totals);
             self.keep_or_recycle(&mut root, hist);
         }

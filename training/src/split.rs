@@ -152,9 +152,9 @@ impl SplitConfig {
                 BinStat::default()
             };
             // The last value bin cannot be a threshold (nothing left for the right).
-            for b in 0..missing_bin.saturating_sub(1) {
-                left.add(&bins[b]);
-                if bins[b].n == 0.0 {
+            for (b, bin) in bins.iter().enumerate().take(missing_bin.saturating_sub(1)) {
+                left.add(bin);
+                if bin.n == 0.0 {
                     continue;
                 }
                 let mut right = *total;

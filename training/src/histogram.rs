@@ -144,3 +144,43 @@ pub fn subtract(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binning::BinMapper;
+
+    #[test]
+    fn parent_minus_child_equals_sibling() {
+        let n = 1000;
+        let col_a: Vec<f64> = (0..n).map(|i| (i % 37) as f64).collect();
+        let col_b: Vec<f64> = (0..n)
+            .map(|i| if i % 7 == 0 { f64::NAN } else { (i % 5) as f64 })
+            .collect();
+        let mappers = vec![
+            BinMapper::numeric(&col_a, 16),
+            BinMapper::numeric(&col_b, 16),
+        ];
+        let data = BinnedData::new(&[col_a, col_b], mappers);
+        let layout = HistogramLayout::new(&data);
+        let grad: Vec<f32> = (0..n).map(|i| ((i * 13) % 11) as f32 - 5.0).collect();
+        let hess: Vec<f32> = (0..n).map(|i| 0.25 + (i % 3) as f32 * 0.1).collect();
+        let features = [0, 1];
+        let build_for = |rows: &[u32]| {
+            let mut hist = vec![BinStat::default(); layout.total_bins()];
+            let g: Vec<f32> = rows.iter().map(|&r| grad[r as usize]).collect();
+            let h: Vec<f32> = rows.iter().map(|&r| hess[r as usize]).collect();
+            build(&mut hist, &layout, &data, &features, rows, &g, &h);
+            hist
+        };
+        let all: Vec<u32> = (0..n as u32).collect();
+        let (left, right): (Vec<u32>, Vec<u32>) = all.iter().partition(|r| *r % 3 == 0);
+        let mut parent = build_for(&all);
+        let small = build_for(&left);
+        subtract(&mut parent, &small, &layout, &features);
+        let direct = build_for(&right);
+        for (a, b) in parent.iter().zip(&direct) {
+            assert!((a.g - b.g).abs() < 1e-9 && (a.h - b.h).abs() < 1e-9 && a.n == b.n);
+        }
+    }
+}

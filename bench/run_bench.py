@@ -794,8 +794,11 @@ def main(argv=None) -> int:
         print_score_table(score)
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "results.json").write_text(json.dumps(report, indent=2, default=str))
-    print(f"\nresults: {OUT_DIR / 'results.json'}")
+    text = json.dumps(report, indent=2, default=str)
+    (OUT_DIR / "results.json").write_text(text)
+    stamped = OUT_DIR / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    stamped.write_text(text)
+    print(f"\nresults: {OUT_DIR / 'results.json'} (and {stamped.name})")
     return 0
 
 

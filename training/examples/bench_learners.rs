@@ -16,7 +16,8 @@
 //! * `test_auc`: ROC-AUC of the fitted model on every test row.
 //! * with `--score-rows N`: the compiled scorer's best-of-5 time (after one
 //!   warm-up) for probabilities of the first N test rows, row-major `f64`,
-//!   on the same pool.
+//!   on the same pool, with the time `CompiledEnsemble::new` took and the
+//!   AUC of the scored rows.
 //!
 //! ```text
 //! cargo run --release -p presage-training --example bench_learners -- \

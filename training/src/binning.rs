@@ -271,4 +271,35 @@ mod tests {
         assert_eq!(mapper.bin(-1.0), 2); // unseen → other
         assert_eq!(mapper.bin(f64::NAN), 3);
     }
+
+    #[test]
+    fn bins_stay_below_num_bins() {
+        let values = [
+            f64::NEG_INFINITY,
+            -1.0,
+            0.0,
+            1.0,
+            2.0,
+            f64::INFINITY,
+            f64::NAN,
+            f64::MAX,
+        ];
+        for max_bin in [2, 3, 255] {
+            let mapper = BinMapper::numeric(&values, max_bin);
+            for x in values.iter().chain(&[f64::MIN, 1e300, -0.0]) {
+                assert!(
+                    (mapper.bin(*x) as usize) < mapper.num_bins(),
+                    "{x} with max_bin {max_bin}"
+                );
+            }
+            let codes = [0.0, 1.0, 2.0, 2.0, f64::NAN];
+            let mapper = BinMapper::categorical(&codes, 3, max_bin);
+            for x in [-1.0, 0.0, 2.0, 3.0, 1e9, 0.5, f64::NAN, f64::INFINITY] {
+                assert!(
+                    (mapper.bin(x) as usize) < mapper.num_bins(),
+                    "{x} with max_bin {max_bin}"
+                );
+            }
+        }
+    }
 }

@@ -17,7 +17,7 @@ use presage_models::tree::{Node, SplitRule, Tree};
 use rayon::prelude::*;
 
 use crate::binning::{BinMapper, BinnedData};
-use crate::histogram::{self, BinStat, HistogramLayout};
+use crate::histogram::{self, BinStat, HistogramLayout, RowSet};
 use crate::rng::SplitMix64;
 use crate::split::{leaf_output, BinSplit, SplitCandidate, SplitConfig, Totals};
 
@@ -96,20 +96,35 @@ impl<'a> Grower<'a> {
         hess: &[f32],
     ) -> Vec<BinStat> {
         let mut hist = self.take_hist();
+        if rows.len() == self.data.n_rows() {
+            // Rows are ascending and distinct (checked in `grow`), so this is
+            // every row in order: gradients are already in row order.
+            histogram::build(
+                &mut hist,
+                &self.layout,
+                self.data,
+                features,
+                RowSet::All,
+                grad,
+                hess,
+            );
+            return hist;
+        }
         self.ordered_g.clear();
         self.ordered_h.clear();
         self.ordered_g
             .extend(rows.iter().map(|&r| grad[r as usize]));
         self.ordered_h
             .extend(rows.iter().map(|&r| hess[r as usize]));
+        let (g, h) = (&self.ordered_g, &self.ordered_h);
         histogram::build(
             &mut hist,
             &self.layout,
             self.data,
             features,
-            rows,
-            &self.ordered_g,
-            &self.ordered_h,
+            RowSet::Subset(rows),
+            g,
+            h,
         );
         hist
     }
@@ -161,7 +176,7 @@ impl<'a> Grower<'a> {
             })
     }
 
-    /// Grows one tree on `rows` (ascending), with gradients and hessians
+    /// Grows one tree on `rows` (ascending, distinct), with gradients and hessians
     /// indexed by row, splitting only on `tree_features` (ascending).
     pub fn grow(
         &mut self,
@@ -172,13 +187,21 @@ impl<'a> Grower<'a> {
         rng: &mut SplitMix64,
     ) -> GrownTree {
         let mut rows = rows;
-        let mut totals = Totals::default();
+        // Histogram building indexes columns by these rows without bounds
+        // checks, and treats a full-length row list as "every row in order".
+        let n_rows = self.data.n_rows();
+        assert!(
+            rows.windows(2).all(|w| w[0] < w[1])
+                && rows.last().is_none_or(|&r| (r as usize) < n_rows),
+            "rows must be ascending, distinct and below the row count"
+        );
+        let mut totals = Totals {
+            n: rows.len() as f64,
+            ..Totals::default()
+        };
         for &r in &rows {
-            totals.add(&BinStat {
-                g: f64::from(grad[r as usize]),
-                h: f64::from(hess[r as usize]),
-                n: 1.0,
-            });
+            totals.g += f64::from(grad[r as usize]);
+            totals.h += f64::from(hess[r as usize]);
         }
         let lambda = self.config.split.lambda_l2;
         let mut nodes = vec![Node::Leaf {
@@ -265,7 +288,7 @@ impl<'a> Grower<'a> {
     fn split_leaf(
         &mut self,
         parent: &mut Leaf,
-        best: SplitCandidate,
+        mut best: SplitCandidate,
         rows: &mut [u32],
         nodes: &mut Vec<Node>,
         grad: &[f32],
@@ -278,20 +301,13 @@ impl<'a> Grower<'a> {
         let missing_bin = mapper.missing_bin();
         let column = self.data.column(feature);
 
-        // Stable partition of the parent's rows: lefts in place, rights via scratch.
+        // Stable partition of the parent's rows; counts become exact here.
         let range = &mut rows[parent.start..parent.start + parent.len];
-        self.scratch.clear();
-        let mut n_left = 0;
-        for i in 0..range.len() {
-            let r = range[i];
-            if best.split.goes_left(column[r as usize], missing_bin) {
-                range[n_left] = r;
-                n_left += 1;
-            } else {
-                self.scratch.push(r);
-            }
-        }
-        range[n_left..].copy_from_slice(&self.scratch);
+        let n_left = stable_partition(range, &mut self.scratch, |r| {
+            best.split.goes_left(column[r as usize], missing_bin)
+        });
+        best.left.n = n_left as f64;
+        best.right.n = (parent.len - n_left) as f64;
 
         let lambda = self.config.split.lambda_l2;
         let left_node = nodes.len();
@@ -392,5 +408,69 @@ fn split_rule(mapper: &BinMapper, split: &BinSplit) -> SplitRule {
                 missing_left: false,
             }
         }
+    }
+}
+
+/// Rows per task when partitioning large leaves in parallel.
+const PARTITION_CHUNK: usize = 32_768;
+
+/// Stable partition of `rows` by `goes_left`: left rows first, each side in
+/// its original order. Returns the number of left rows. Large ranges are
+/// partitioned in fixed-size chunks on rayon and stitched together in chunk
+/// order, which gives exactly the sequential result.
+fn stable_partition(
+    rows: &mut [u32],
+    scratch: &mut Vec<u32>,
+    goes_left: impl Fn(u32) -> bool + Sync,
+) -> usize {
+    if rows.len() <= PARTITION_CHUNK {
+        scratch.clear();
+        let mut n_left = 0;
+        for i in 0..rows.len() {
+            let r = rows[i];
+            if goes_left(r) {
+                rows[n_left] = r;
+                n_left += 1;
+            } else {
+                scratch.push(r);
+            }
+        }
+        rows[n_left..].copy_from_slice(scratch);
+        return n_left;
+    }
+    let parts: Vec<(Vec<u32>, Vec<u32>)> = rows
+        .par_chunks(PARTITION_CHUNK)
+        .map(|chunk| chunk.iter().partition(|&&r| goes_left(r)))
+        .collect();
+    let mut at = 0;
+    for (left, _) in &parts {
+        rows[at..at + left.len()].copy_from_slice(left);
+        at += left.len();
+    }
+    let n_left = at;
+    for (_, right) in &parts {
+        rows[at..at + right.len()].copy_from_slice(right);
+        at += right.len();
+    }
+    n_left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_partition_equals_sequential() {
+        let rows: Vec<u32> = (0..200_000u32).filter(|r| r % 3 != 1).collect();
+        let rule = |r: u32| (r.wrapping_mul(2_654_435_761) >> 7) % 5 < 2;
+        let mut big = rows.clone();
+        let n_left = stable_partition(&mut big, &mut Vec::new(), rule);
+        let (left, right): (Vec<u32>, Vec<u32>) = rows.iter().partition(|&&r| rule(r));
+        assert_eq!(n_left, left.len());
+        assert_eq!(&big[..n_left], &left[..]);
+        assert_eq!(&big[n_left..], &right[..]);
+        let mut small = rows[..1000].to_vec();
+        let n = stable_partition(&mut small, &mut Vec::new(), rule);
+        assert!(small[..n].iter().all(|&r| rule(r)) && small[n..].iter().all(|&r| !rule(r)));
     }
 }

@@ -34,8 +34,39 @@ pub struct SplitConfig {
     pub min_data_per_group: f64,
 }
 
-/// Sums over a set of rows.
-pub type Totals = BinStat;
+/// Sums over a set of rows: gradients, hessians and the row count.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    /// Sum of gradients.
+    pub g: f64,
+    /// Sum of hessians.
+    pub h: f64,
+    /// Number of rows (exact for leaves; estimated from the hessian for
+    /// split candidates, as LightGBM does, and made exact once split).
+    pub n: f64,
+}
+
+impl Totals {
+    /// Totals of a histogram range and an estimated row count.
+    #[inline]
+    fn from_bins(stat: BinStat, count_per_hessian: f64) -> Totals {
+        Totals {
+            g: stat.g,
+            h: stat.h,
+            n: (stat.h * count_per_hessian).round(),
+        }
+    }
+
+    /// `self - other`.
+    #[inline]
+    fn minus(&self, other: &Totals) -> Totals {
+        Totals {
+            g: self.g - other.g,
+            h: self.h - other.h,
+            n: self.n - other.n,
+        }
+    }
+}
 
 /// How a chosen split routes bins.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +122,16 @@ pub struct SplitCandidate {
     pub right: Totals,
 }
 
+/// Rows per unit of hessian in a leaf, to estimate bin counts.
+#[inline]
+fn count_per_hessian(total: &Totals) -> f64 {
+    if total.h > 0.0 {
+        total.n / total.h
+    } else {
+        0.0
+    }
+}
+
 #[inline]
 fn leaf_score(g: f64, h: f64, lambda: f64) -> f64 {
     g * g / (h + lambda)
@@ -137,28 +178,30 @@ impl SplitConfig {
     ) -> Option<SplitCandidate> {
         let missing_bin = bins.len() - 1;
         let missing = bins[missing_bin];
+        let per_hessian = count_per_hessian(total);
         let lambda = self.lambda_l2;
         let parent = leaf_score(total.g, total.h, lambda);
         let mut best: Option<SplitCandidate> = None;
-        let directions: &[bool] = if missing.n > 0.0 {
+        let has_missing = missing.h > 0.0;
+        let directions: &[bool] = if has_missing {
             &[false, true]
         } else {
             &[false]
         };
         for &missing_left in directions {
-            let mut left = if missing_left {
+            let mut acc = if missing_left {
                 missing
             } else {
                 BinStat::default()
             };
             // The last value bin cannot be a threshold (nothing left for the right).
             for (b, bin) in bins.iter().enumerate().take(missing_bin.saturating_sub(1)) {
-                left.add(bin);
-                if bin.n == 0.0 {
+                acc.add(bin);
+                if bin.h == 0.0 {
                     continue;
                 }
-                let mut right = *total;
-                right.sub(&left);
+                let left = Totals::from_bins(acc, per_hessian);
+                let right = total.minus(&left);
                 if !self.admissible(&left, &right, self.min_data_in_leaf) {
                     if right.n < self.min_data_in_leaf || right.h < self.min_sum_hessian_in_leaf {
                         break;
@@ -171,7 +214,7 @@ impl SplitConfig {
                 if gain > self.min_gain_to_split && best.as_ref().is_none_or(|c| gain > c.gain) {
                     // Without missing values in training, send future missing
                     // values to the side that saw more rows.
-                    let missing_left = if missing.n > 0.0 {
+                    let missing_left = if has_missing {
                         missing_left
                     } else {
                         left.n >= right.n
@@ -200,14 +243,16 @@ impl SplitConfig {
     ) -> Option<SplitCandidate> {
         // Bins: categories, then `other`, then missing.
         let n_categories = bins.len().saturating_sub(2);
+        let per_hessian = count_per_hessian(total);
+        let count = |b: usize| (bins[b].h * per_hessian).round();
         let lambda = self.lambda_l2 + self.cat_l2;
         let parent = leaf_score(total.g, total.h, lambda);
-        let used: Vec<usize> = (0..n_categories).filter(|b| bins[*b].n > 0.0).collect();
+        let used: Vec<usize> = (0..n_categories).filter(|b| bins[*b].h > 0.0).collect();
         let mut best: Option<SplitCandidate> = None;
         let consider =
-            |left_set: &[usize], left: Totals, best: &mut Option<SplitCandidate>, min_rows: f64| {
-                let mut right = *total;
-                right.sub(&left);
+            |left_set: &[usize], acc: BinStat, best: &mut Option<SplitCandidate>, min_rows: f64| {
+                let left = Totals::from_bins(acc, per_hessian);
+                let right = total.minus(&left);
                 if !self.admissible(&left, &right, min_rows) {
                     return;
                 }
@@ -236,7 +281,7 @@ impl SplitConfig {
         }
         let mut sorted: Vec<usize> = used
             .into_iter()
-            .filter(|b| bins[*b].n >= self.cat_smooth.min(self.min_data_per_group))
+            .filter(|b| count(*b) >= self.cat_smooth.min(self.min_data_per_group))
             .collect();
         sorted.sort_by(|a, b| {
             let ra = bins[*a].g / (bins[*a].h + self.cat_smooth);
@@ -280,13 +325,17 @@ mod tests {
     }
 
     fn stat(g: f64, n: f64) -> BinStat {
-        BinStat { g, h: n, n }
+        BinStat { g, h: n }
     }
 
-    fn total(bins: &[BinStat]) -> BinStat {
+    fn total(bins: &[BinStat]) -> Totals {
         let mut t = BinStat::default();
         bins.iter().for_each(|b| t.add(b));
-        t
+        Totals {
+            g: t.g,
+            h: t.h,
+            n: t.h,
+        }
     }
 
     #[test]

@@ -13,6 +13,9 @@
 //! and category codes, plus the rows of each leaf, so the caller can update
 //! training scores without walking the tree.
 
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
 use presage_models::tree::{Node, SplitRule, Tree};
 use rayon::prelude::*;
 
@@ -35,6 +38,10 @@ pub struct GrowerConfig {
     /// Build the smaller child and subtract for the larger (GBM), or build
     /// both for per-node feature samples (random forest).
     pub histogram_subtraction: bool,
+    /// Without subtraction, nodes with at most this many rows find their
+    /// split from their sorted rows instead of a histogram (same result,
+    /// faster for the many tiny nodes of fully grown trees).
+    pub small_node_rows: usize,
 }
 
 /// A grown tree and the rows of each leaf.
@@ -44,6 +51,34 @@ pub struct GrownTree {
     pub tree: Tree,
     /// For each leaf: its node index in `tree`, and the rows that reached it.
     pub leaves: Vec<(usize, Vec<u32>)>,
+}
+
+/// A leaf waiting to be split, ordered by gain (ties: the lower slot first).
+struct Candidate {
+    gain: f64,
+    slot: usize,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.gain
+            .total_cmp(&other.gain)
+            .then(other.slot.cmp(&self.slot))
+    }
 }
 
 struct Leaf {
@@ -134,8 +169,8 @@ impl<'a> Grower<'a> {
         if fraction >= 1.0 {
             return tree_features.to_vec();
         }
-        let k = ((tree_features.len() as f64 * fraction).round() as usize)
-            .clamp(1, tree_features.len());
+        let k =
+            ((tree_features.len() as f64 * fraction + 0.5) as usize).clamp(1, tree_features.len());
         rng.sample_indices(tree_features.len(), k)
             .into_iter()
             .map(|i| tree_features[i])
@@ -174,6 +209,64 @@ impl<'a> Grower<'a> {
                 Some(b) if b.gain >= c.gain => Some(b),
                 _ => Some(c),
             })
+    }
+
+    /// Best split of a small node without histograms: per feature, the
+    /// node's rows sorted by bin (stably, so each bin's sums add rows in row
+    /// order, exactly as a histogram would) and only occupied bins scanned.
+    fn find_best_small(
+        &self,
+        rows: &[u32],
+        features: &[usize],
+        grad: &[f32],
+        hess: &[f32],
+        totals: &Totals,
+    ) -> Option<SplitCandidate> {
+        let mut entries: Vec<(u8, f32, f32)> = Vec::with_capacity(rows.len());
+        let mut occupied: Vec<(u8, BinStat)> = Vec::with_capacity(rows.len());
+        let mut best: Option<SplitCandidate> = None;
+        for &f in features {
+            let mapper = self.data.mapper(f);
+            let column = self.data.column(f);
+            let missing_bin = mapper.missing_bin();
+            entries.clear();
+            entries.extend(
+                rows.iter()
+                    .map(|&r| (column[r as usize], grad[r as usize], hess[r as usize])),
+            );
+            entries.sort_by_key(|e| e.0);
+            occupied.clear();
+            let mut missing = BinStat::default();
+            for &(bin, g, h) in &entries {
+                let stat = BinStat {
+                    g: f64::from(g),
+                    h: f64::from(h),
+                };
+                match occupied.last_mut() {
+                    _ if bin == missing_bin => missing.add(&stat),
+                    Some((last, sums)) if *last == bin => sums.add(&stat),
+                    _ => occupied.push((bin, stat)),
+                }
+            }
+            let candidate = if mapper.is_categorical() {
+                let mut bins = vec![BinStat::default(); mapper.num_bins()];
+                for (bin, stat) in &occupied {
+                    bins[usize::from(*bin)] = *stat;
+                }
+                bins[usize::from(missing_bin)] = missing;
+                self.config.split.best_for_feature(f, mapper, &bins, totals)
+            } else {
+                self.config
+                    .split
+                    .best_numeric_sparse(f, &occupied, missing, missing_bin, totals)
+            };
+            if let Some(c) = candidate {
+                if best.as_ref().is_none_or(|b| c.gain > b.gain) {
+                    best = Some(c);
+                }
+            }
+        }
+        best
     }
 
     /// Grows one tree on `rows` (ascending, distinct), with gradients and hessians
@@ -229,23 +322,28 @@ impl<'a> Grower<'a> {
             root.best = self.find_best(&hist, &root.features, &root.totals);
             self.keep_or_recycle(&mut root, hist);
         }
-        let mut leaves = vec![root];
-
-        while leaves.len() < self.config.num_leaves {
-            let Some(index) = leaves
-                .iter()
-                .enumerate()
-                .filter_map(|(i, l)| l.best.as_ref().map(|b| (i, b.gain)))
-                .fold(None, |best: Option<(usize, f64)>, (i, g)| match best {
-                    Some((_, bg)) if bg >= g => best,
-                    _ => Some((i, g)),
-                })
-                .map(|(i, _)| i)
-            else {
+        // Leaves that can split, best gain first (ties: the earlier leaf).
+        // A split leaf's slot is emptied; its children are appended.
+        let mut leaves: Vec<Option<Leaf>> = Vec::new();
+        let mut queue = BinaryHeap::new();
+        let mut n_leaves = 1;
+        let push =
+            |leaf: Leaf, leaves: &mut Vec<Option<Leaf>>, queue: &mut BinaryHeap<Candidate>| {
+                if let Some(best) = &leaf.best {
+                    queue.push(Candidate {
+                        gain: best.gain,
+                        slot: leaves.len(),
+                    });
+                }
+                leaves.push(Some(leaf));
+            };
+        push(root, &mut leaves, &mut queue);
+        while n_leaves < self.config.num_leaves {
+            let Some(Candidate { slot, .. }) = queue.pop() else {
                 break;
             };
-            let mut parent = leaves.swap_remove(index);
-            let best = parent.best.take().expect("chosen leaf has a split");
+            let mut parent = leaves[slot].take().expect("queued leaf is present");
+            let best = parent.best.take().expect("queued leaf has a split");
             let (left, right) = self.split_leaf(
                 &mut parent,
                 best,
@@ -256,9 +354,11 @@ impl<'a> Grower<'a> {
                 tree_features,
                 rng,
             );
-            leaves.push(left);
-            leaves.push(right);
+            push(left, &mut leaves, &mut queue);
+            push(right, &mut leaves, &mut queue);
+            n_leaves += 1;
         }
+        let mut leaves: Vec<Leaf> = leaves.into_iter().flatten().collect();
 
         for leaf in &mut leaves {
             if let Some(hist) = leaf.hist.take() {
@@ -375,10 +475,20 @@ impl<'a> Grower<'a> {
             for (leaf, splits) in [(&mut left, left_splits), (&mut right, right_splits)] {
                 if splits {
                     let leaf_rows = &rows[leaf.start..leaf.start + leaf.len];
-                    let features = leaf.features.clone();
-                    let hist = self.build_hist(leaf_rows, &features, grad, hess);
-                    leaf.best = self.find_best(&hist, &leaf.features, &leaf.totals);
-                    self.spare.push(hist);
+                    if leaf.len <= self.config.small_node_rows {
+                        leaf.best = self.find_best_small(
+                            leaf_rows,
+                            &leaf.features,
+                            grad,
+                            hess,
+                            &leaf.totals,
+                        );
+                    } else {
+                        let features = leaf.features.clone();
+                        let hist = self.build_hist(leaf_rows, &features, grad, hess);
+                        leaf.best = self.find_best(&hist, &leaf.features, &leaf.totals);
+                        self.spare.push(hist);
+                    }
                 }
             }
         }
@@ -472,5 +582,73 @@ mod tests {
         let mut small = rows[..1000].to_vec();
         let n = stable_partition(&mut small, &mut Vec::new(), rule);
         assert!(small[..n].iter().all(|&r| rule(r)) && small[n..].iter().all(|&r| !rule(r)));
+    }
+
+    #[test]
+    fn small_node_path_grows_the_same_trees_as_histograms() {
+        let mut rng = SplitMix64::new(3);
+        let n = 3000;
+        let columns: Vec<Vec<f64>> = (0..4)
+            .map(|f| {
+                (0..n)
+                    .map(|_| {
+                        if rng.next_f64() < 0.05 {
+                            f64::NAN
+                        } else {
+                            (rng.next_f64() * (10 + 40 * f) as f64).floor()
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut mappers: Vec<BinMapper> = columns[..3]
+            .iter()
+            .map(|c| BinMapper::numeric(c, 255))
+            .collect();
+        let codes: Vec<f64> = columns[3]
+            .iter()
+            .map(|x| if x.is_nan() { *x } else { x % 12.0 })
+            .collect();
+        mappers.push(BinMapper::categorical(&codes, 12, 255));
+        let data = BinnedData::new(
+            &[
+                columns[0].clone(),
+                columns[1].clone(),
+                columns[2].clone(),
+                codes,
+            ],
+            mappers,
+        );
+        let grad: Vec<f32> = (0..n).map(|i| -((i * 7 % 3 == 0) as u8 as f32)).collect();
+        let hess = vec![1.0f32; n];
+        let config = |small_node_rows| GrowerConfig {
+            num_leaves: 100_000,
+            max_depth: None,
+            split: SplitConfig {
+                lambda_l2: 0.0,
+                min_data_in_leaf: 1.0,
+                min_sum_hessian_in_leaf: 0.0,
+                min_gain_to_split: 0.0,
+                cat_smooth: 1.0,
+                cat_l2: 0.0,
+                max_cat_threshold: 32,
+                max_cat_to_onehot: 4,
+                min_data_per_group: 1.0,
+            },
+            feature_fraction_bynode: 0.5,
+            histogram_subtraction: false,
+            small_node_rows,
+        };
+        let rows: Vec<u32> = (0..n as u32).collect();
+        let grow = |small| {
+            let mut rng = SplitMix64::new(9);
+            Grower::new(&data, config(small))
+                .grow(rows.clone(), &grad, &hess, &[0, 1, 2, 3], &mut rng)
+                .tree
+        };
+        let reference = grow(0);
+        assert!(reference.num_leaves() > 100);
+        assert_eq!(reference, grow(64));
+        assert_eq!(reference, grow(100_000));
     }
 }

@@ -410,6 +410,7 @@ impl TreeParams {
             },
             feature_fraction_bynode: self.feature_fraction_bynode,
             histogram_subtraction,
+            small_node_rows: if histogram_subtraction { 0 } else { 64 },
         }
     }
 

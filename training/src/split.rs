@@ -122,6 +122,13 @@ pub struct SplitCandidate {
     pub right: Totals,
 }
 
+/// Rounds a non-negative count estimate to the nearest integer (a cast, not
+/// the `round` libm call, which profiling showed in random-forest training).
+#[inline]
+fn round_count(x: f64) -> f64 {
+    (x + 0.5) as u64 as f64
+}
+
 /// Rows per unit of hessian in a leaf, to estimate bin counts.
 #[inline]
 fn count_per_hessian(total: &Totals) -> f64 {
@@ -177,7 +184,40 @@ impl SplitConfig {
         total: &Totals,
     ) -> Option<SplitCandidate> {
         let missing_bin = bins.len() - 1;
-        let missing = bins[missing_bin];
+        let occupied = bins[..missing_bin]
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.h != 0.0)
+            .map(|(i, b)| (i, *b));
+        self.scan_numeric(feature, occupied, bins[missing_bin], missing_bin, total)
+    }
+
+    /// Best numeric split from a node's occupied value bins only (ascending
+    /// `(bin, sums)`), for nodes with far fewer rows than bins, where
+    /// scanning every bin would dominate.
+    pub fn best_numeric_sparse(
+        &self,
+        feature: usize,
+        occupied: &[(u8, BinStat)],
+        missing: BinStat,
+        missing_bin: u8,
+        total: &Totals,
+    ) -> Option<SplitCandidate> {
+        let occupied = occupied.iter().map(|(b, s)| (usize::from(*b), *s));
+        self.scan_numeric(feature, occupied, missing, usize::from(missing_bin), total)
+    }
+
+    /// Scans thresholds at each occupied value bin, with missing values sent
+    /// right and then left. `occupied` yields `(bin, sums)` ascending, for
+    /// non-empty value bins only.
+    fn scan_numeric(
+        &self,
+        feature: usize,
+        occupied: impl Iterator<Item = (usize, BinStat)> + Clone,
+        missing: BinStat,
+        missing_bin: usize,
+        total: &Totals,
+    ) -> Option<SplitCandidate> {
         let per_hessian = count_per_hessian(total);
         let lambda = self.lambda_l2;
         let parent = leaf_score(total.g, total.h, lambda);
@@ -195,11 +235,8 @@ impl SplitConfig {
                 BinStat::default()
             };
             // The last value bin cannot be a threshold (nothing left for the right).
-            for (b, bin) in bins.iter().enumerate().take(missing_bin.saturating_sub(1)) {
-                acc.add(bin);
-                if bin.h == 0.0 {
-                    continue;
-                }
+            for (b, bin) in occupied.clone().take_while(|(b, _)| *b + 1 < missing_bin) {
+                acc.add(&bin);
                 let left = Totals::from_bins(acc, per_hessian);
                 let right = total.minus(&left);
                 if !self.admissible(&left, &right, self.min_data_in_leaf) {
@@ -244,7 +281,7 @@ impl SplitConfig {
         // Bins: categories, then `other`, then missing.
         let n_categories = bins.len().saturating_sub(2);
         let per_hessian = count_per_hessian(total);
-        let count = |b: usize| (bins[b].h * per_hessian).round();
+        let count = |b: usize| round_count(bins[b].h * per_hessian);
         let lambda = self.lambda_l2 + self.cat_l2;
         let parent = leaf_score(total.g, total.h, lambda);
         let used: Vec<usize> = (0..n_categories).filter(|b| bins[*b].h > 0.0).collect();

@@ -200,10 +200,16 @@ impl Tree {
                         "node {i} splits on feature {feature}, but the model has {n_features}"
                     ));
                 }
-                if let SplitRule::Categorical { left: set, .. } = rule {
-                    if !set.windows(2).all(|w| w[0] < w[1]) {
+                match rule {
+                    SplitRule::Categorical { left: set, .. }
+                        if !set.windows(2).all(|w| w[0] < w[1]) =>
+                    {
                         return Err(format!("node {i} has an unsorted or repeated category set"));
                     }
+                    SplitRule::Numeric { threshold, .. } if threshold.is_nan() => {
+                        return Err(format!("node {i} has a NaN threshold"));
+                    }
+                    _ => {}
                 }
                 stack.push(*left as usize);
                 stack.push(*right as usize);

@@ -5,13 +5,16 @@
 //! a node needs only the index of its left child); leaf values live in a
 //! parallel array and categorical sets in a shared bitset array.
 //!
-//! A step from a numeric node is branch-free: the next index is
-//! `left + goes_right`, where `goes_right = x > threshold`, or `x` is NaN and
-//! missing values go right. Leaves are nodes that step to themselves
-//! (threshold `+inf`, missing left, left child = itself), so a walk needs no
-//! leaf test: it takes at most the tree's depth in steps.
+//! Numeric thresholds are stored as *order keys*: integers that compare like
+//! the floats they come from (see [`order_key`]), so `x > threshold` is one
+//! integer comparison. A row's values get two keys each, one with missing
+//! values mapped below every threshold and one with them mapped above; each
+//! node reads the copy that sends missing values its learned way. A step is
+//! then `left + (key > threshold_key)`: no NaN test and no branch. Leaves
+//! are nodes that step to themselves (threshold key `i64::MAX`), so a walk
+//! needs no leaf test: it takes at most the tree's depth in steps.
 //!
-//! Batch scoring transposes a block of rows feature-major and walks
+//! Batch scoring converts a block of rows into feature-major keys and walks
 //! [`LANES`] rows through each tree in lockstep (checking every two steps
 //! whether any row still moves). The lanes are independent, so their loads
 //! overlap, and the walk has no data-dependent branches to mispredict; for
@@ -21,26 +24,26 @@
 //!
 //! Invariant: for every row, [`CompiledEnsemble::raw_score`] and the batch
 //! functions equal [`crate::ensemble::Ensemble::raw_score_reference`] bit for
-//! bit, because all add the same leaf values in the same (tree) order.
+//! bit, because all route rows identically and add the same leaf values in
+//! the same (tree) order.
 
 use rayon::prelude::*;
 
 use crate::ensemble::{Ensemble, Link};
 use crate::tree::{category_code, Node, SplitRule};
 
-/// Flag bit: missing values go right.
-const MISSING_RIGHT: u32 = 1 << 31;
-/// Flag bit: a categorical split (the threshold field holds the bitset).
-const CATEGORICAL: u32 = 1 << 30;
-/// Mask of the feature index in `feature_flags`.
-const FEATURE_MASK: u32 = (1 << 30) - 1;
+/// Flag bit: a categorical split (the key field holds the bitset location).
+const CATEGORICAL: u32 = 1 << 31;
+/// Mask of the slot in `slot_flags`.
+const SLOT_MASK: u32 = !CATEGORICAL;
 
 /// Largest categorical bitset, in 64-bit words (category codes below 4,194,304).
 const MAX_CATEGORY_WORDS: usize = 1 << 16;
 
 thread_local! {
-    /// Per-thread scratch for transposed row blocks (reused across calls).
-    static LANE_BUFFER: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-thread scratch for a block's keys and values (reused across calls).
+    static BLOCK_BUFFER: std::cell::RefCell<(Vec<i64>, Vec<f64>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Rows per block in batch scoring (one rayon task).
@@ -48,27 +51,36 @@ const BLOCK_ROWS: usize = 256;
 /// Rows walked through a tree together.
 pub const LANES: usize = 8;
 
+/// Key of a missing value for nodes that send missing values left.
+const MISSING_LOW: i64 = i64::MIN;
+/// Key of a missing value for nodes that send missing values right.
+const MISSING_HIGH: i64 = i64::MAX;
+
+/// An integer that orders like `x` for every non-NaN `x`: `a > b` exactly
+/// when `order_key(a) > order_key(b)`. Negative zero is treated as zero, as
+/// float comparison does. Keys of real numbers lie strictly between
+/// `i64::MIN` and `i64::MAX`.
+#[inline(always)]
+pub fn order_key(x: f64) -> i64 {
+    let x = if x == 0.0 { 0.0 } else { x };
+    let bits = x.to_bits() as i64;
+    // Negative floats order backwards as integers: flip all but the sign bit.
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
+
 /// One node of the flattened ensemble (16 bytes, four per cache line).
 #[derive(Debug, Clone, Copy)]
 #[repr(C)]
 struct CompiledNode {
-    /// Numeric threshold (`+inf` for leaves). For categorical splits, the bits
-    /// of `cat_start | cat_words << 32` (see [`CompiledNode::bitset`]).
-    threshold: f64,
+    /// Numeric split: the threshold's order key (`i64::MAX` for leaves).
+    /// Categorical split: `cat_start | cat_words << 32`.
+    key: i64,
     /// Index of the left child; the right child is `left + 1`. A leaf's
     /// `left` is its own index.
     left: u32,
-    /// Feature index (0 for leaves) with `MISSING_RIGHT` and `CATEGORICAL`.
-    feature_flags: u32,
-}
-
-impl CompiledNode {
-    /// First word and word count of a categorical split's bitset.
-    #[inline]
-    fn bitset(&self) -> (usize, usize) {
-        let bits = self.threshold.to_bits();
-        ((bits & 0xFFFF_FFFF) as usize, (bits >> 32) as usize)
-    }
+    /// The feature's slot (its index, plus `n_features` when missing values
+    /// go right) and the `CATEGORICAL` flag.
+    slot_flags: u32,
 }
 
 /// An ensemble compiled for fast scoring. Build it with
@@ -83,7 +95,7 @@ pub struct CompiledEnsemble {
     values: Vec<f64>,
     /// Root index and depth (steps from root to deepest leaf) of each tree.
     trees: Vec<(u32, u32)>,
-    /// Whether each tree has only numeric splits (a faster batch walk).
+    /// Whether each tree has only numeric splits (the key-only batch walk).
     numeric_only: Vec<bool>,
     cat_bits: Vec<u64>,
 }
@@ -102,10 +114,14 @@ impl CompiledEnsemble {
     /// artifact could be), so scoring never indexes out of bounds.
     pub fn new(ensemble: &Ensemble) -> Result<Self, CompileError> {
         ensemble.validate().map_err(CompileError)?;
-        if ensemble.n_features == 0 && ensemble.trees.iter().any(|t| t.nodes.len() > 1) {
+        let n_features = ensemble.n_features;
+        if n_features == 0 && ensemble.trees.iter().any(|t| t.nodes.len() > 1) {
             return Err(CompileError(
                 "trees split on features but the model has none".into(),
             ));
+        }
+        if 2 * n_features > SLOT_MASK as usize {
+            return Err(CompileError(format!("{n_features} features are too many")));
         }
         let mut nodes = Vec::new();
         let mut values = Vec::new();
@@ -126,9 +142,9 @@ impl CompiledEnsemble {
                 let (compiled, value) = match &tree.nodes[source] {
                     Node::Leaf { value, .. } => (
                         CompiledNode {
-                            threshold: f64::INFINITY,
+                            key: i64::MAX,
                             left: here,
-                            feature_flags: 0,
+                            slot_flags: 0,
                         },
                         *value,
                     ),
@@ -142,21 +158,17 @@ impl CompiledEnsemble {
                         let left_index = index(root + queue.len(), "nodes")?;
                         queue.push((*left as usize, level + 1));
                         queue.push((*right as usize, level + 1));
-                        if *feature > FEATURE_MASK {
-                            return Err(CompileError(format!(
-                                "feature index {feature} is too large"
-                            )));
-                        }
-                        let missing = if rule.missing_left() {
-                            0
-                        } else {
-                            MISSING_RIGHT
-                        };
+                        let slot = *feature
+                            + if rule.missing_left() {
+                                0
+                            } else {
+                                n_features as u32
+                            };
                         let node = match rule {
                             SplitRule::Numeric { threshold, .. } => CompiledNode {
-                                threshold: *threshold,
+                                key: order_key(*threshold),
                                 left: left_index,
-                                feature_flags: feature | missing,
+                                slot_flags: slot,
                             },
                             SplitRule::Categorical { left: set, .. } => {
                                 let words = set.last().map_or(0, |max| *max as usize / 64 + 1);
@@ -173,12 +185,12 @@ impl CompiledEnsemble {
                                     cat_bits[cat_start + *code as usize / 64] |=
                                         1u64 << (code % 64);
                                 }
-                                let packed = u64::from(index(cat_start, "categories")?)
-                                    | u64::from(index(words, "categories")?) << 32;
+                                let packed = i64::from(index(cat_start, "categories")?)
+                                    | (words as i64) << 32;
                                 CompiledNode {
-                                    threshold: f64::from_bits(packed),
+                                    key: packed,
                                     left: left_index,
-                                    feature_flags: feature | missing | CATEGORICAL,
+                                    slot_flags: slot | CATEGORICAL,
                                 }
                             }
                         };
@@ -192,11 +204,11 @@ impl CompiledEnsemble {
             numeric_only.push(
                 nodes[root..]
                     .iter()
-                    .all(|n| n.feature_flags & CATEGORICAL == 0),
+                    .all(|n| n.slot_flags & CATEGORICAL == 0),
             );
         }
         Ok(CompiledEnsemble {
-            n_features: ensemble.n_features,
+            n_features,
             base_score: ensemble.base_score,
             link: ensemble.link,
             nodes,
@@ -222,41 +234,7 @@ impl CompiledEnsemble {
         self.link
     }
 
-    /// Whether a categorical node routes `x` right.
-    #[cold]
-    fn categorical_goes_right(&self, node: &CompiledNode, x: f64) -> bool {
-        if x.is_nan() {
-            return node.feature_flags & MISSING_RIGHT != 0;
-        }
-        let (start, words) = node.bitset();
-        match category_code(x) {
-            Some(code) if (code as usize / 64) < words => {
-                self.cat_bits[start + code as usize / 64] >> (code % 64) & 1 == 0
-            }
-            _ => true,
-        }
-    }
-
-    /// One step from `node` for `row`: the index of the next node (a leaf
-    /// steps to itself).
-    #[inline(always)]
-    fn step(&self, node: &CompiledNode, row: &[f64]) -> u32 {
-        let feature = (node.feature_flags & FEATURE_MASK) as usize;
-        // SAFETY: `new` checked every split's feature against `n_features`
-        // (leaves use feature 0), and callers pass rows of `n_features`
-        // values (asserted in `raw_score` and `raw_scores_into`; a model
-        // with no features scores a one-value dummy row).
-        let x = unsafe { *row.get_unchecked(feature) };
-        debug_assert!(feature < row.len());
-        let goes_right = if node.feature_flags & CATEGORICAL == 0 {
-            (x > node.threshold) | (x.is_nan() & (node.feature_flags & MISSING_RIGHT != 0))
-        } else {
-            self.categorical_goes_right(node, x)
-        };
-        node.left + u32::from(goes_right)
-    }
-
-    /// The node at `index`, which must come from a root or a `step`.
+    /// The node at `index`, which must come from a root or a step.
     #[inline(always)]
     fn node(&self, index: u32) -> &CompiledNode {
         debug_assert!((index as usize) < self.nodes.len());
@@ -267,12 +245,54 @@ impl CompiledEnsemble {
         unsafe { self.nodes.get_unchecked(index as usize) }
     }
 
+    /// Feature index and whether missing values go right, from a slot.
+    #[inline(always)]
+    fn feature_of(&self, node: &CompiledNode) -> (usize, bool) {
+        let slot = (node.slot_flags & SLOT_MASK) as usize;
+        if slot >= self.n_features {
+            (slot - self.n_features, true)
+        } else {
+            (slot, false)
+        }
+    }
+
+    /// Whether a categorical node routes `x` right.
+    #[cold]
+    fn categorical_goes_right(&self, node: &CompiledNode, x: f64, missing_right: bool) -> bool {
+        if x.is_nan() {
+            return missing_right;
+        }
+        let (start, words) = ((node.key & 0xFFFF_FFFF) as usize, (node.key >> 32) as usize);
+        match category_code(x) {
+            Some(code) if (code as usize / 64) < words => {
+                self.cat_bits[start + code as usize / 64] >> (code % 64) & 1 == 0
+            }
+            _ => true,
+        }
+    }
+
+    /// One step from `node` for the value `x` of its feature: the index of
+    /// the next node (a leaf steps to itself).
+    #[inline(always)]
+    fn step_value(&self, node: &CompiledNode, x: f64, missing_right: bool) -> u32 {
+        let goes_right = if node.slot_flags & CATEGORICAL != 0 {
+            self.categorical_goes_right(node, x, missing_right)
+        } else if x.is_nan() {
+            missing_right && node.key != i64::MAX
+        } else {
+            order_key(x) > node.key
+        };
+        node.left + u32::from(goes_right)
+    }
+
     /// The leaf value tree `(root, depth)` gives `row`.
     #[inline(always)]
     fn leaf_value(&self, (root, depth): (u32, u32), row: &[f64]) -> f64 {
         let mut index = root;
         for _ in 0..depth {
-            let next = self.step(self.node(index), row);
+            let node = self.node(index);
+            let (feature, missing_right) = self.feature_of(node);
+            let next = self.step_value(node, row[feature], missing_right);
             if next == index {
                 break;
             }
@@ -311,26 +331,49 @@ impl CompiledEnsemble {
     }
 
     /// Adds every tree's leaf value to `out` for a block of rows (`rows`
-    /// holds `out.len()` rows of `width` values). Full groups of [`LANES`]
-    /// rows are transposed feature-major into `lanes` and walked in lockstep,
-    /// tree by tree, so a tree's nodes stay in cache across the block.
-    fn score_block(&self, rows: &[f64], width: usize, out: &mut [f64], lanes: &mut Vec<f64>) {
+    /// holds `out.len()` rows of `width` values).
+    ///
+    /// Full groups of [`LANES`] rows are laid out feature-major: in group
+    /// `g`, the key of slot `s` for lane `l` is
+    /// `keys[g * 2 * width * LANES + s * LANES + l]` (slots below `width`
+    /// map missing values low, the others high), and likewise `values` holds
+    /// the raw values for trees with categorical splits.
+    fn score_block(
+        &self,
+        rows: &[f64],
+        width: usize,
+        out: &mut [f64],
+        keys: &mut Vec<i64>,
+        values: &mut Vec<f64>,
+    ) {
         let groups = out.len() / LANES;
-        let group_len = width * LANES;
-        // Group `g`, feature `f`, lane `l` lives at `g * group_len + f * LANES + l`.
-        lanes.clear();
-        lanes.resize(groups * group_len, 0.0);
+        let key_group = 2 * width * LANES;
+        let value_group = width * LANES;
+        let need_values = self.numeric_only.iter().any(|n| !n);
+        keys.clear();
+        keys.resize(groups * key_group, 0);
+        values.clear();
+        if need_values {
+            values.resize(groups * value_group, 0.0);
+        }
         for (i, row) in rows.chunks_exact(width).take(groups * LANES).enumerate() {
             let (g, l) = (i / LANES, i % LANES);
             for (f, x) in row.iter().enumerate() {
-                lanes[g * group_len + f * LANES + l] = *x;
+                let (low, high) = if x.is_nan() {
+                    (MISSING_LOW, MISSING_HIGH)
+                } else {
+                    (order_key(*x), order_key(*x))
+                };
+                keys[g * key_group + f * LANES + l] = low;
+                keys[g * key_group + (width + f) * LANES + l] = high;
+                if need_values {
+                    values[g * value_group + f * LANES + l] = *x;
+                }
             }
         }
         for (&(root, depth), &numeric_only) in self.trees.iter().zip(&self.numeric_only) {
-            for (group, sums) in lanes
-                .chunks_exact(group_len)
-                .zip(out.chunks_exact_mut(LANES))
-            {
+            for (g, sums) in out.chunks_exact_mut(LANES).enumerate() {
+                let group_keys = &keys[g * key_group..(g + 1) * key_group];
                 let mut index = [root; LANES];
                 let mut remaining = depth;
                 while remaining > 0 {
@@ -339,11 +382,18 @@ impl CompiledEnsemble {
                     for _ in 0..remaining.min(2) {
                         if numeric_only {
                             for (l, at) in index.iter_mut().enumerate() {
-                                *at = step_numeric(self.node(*at), group, l);
+                                *at = step_key(self.node(*at), group_keys, l);
                             }
                         } else {
+                            let group_values = &values[g * value_group..(g + 1) * value_group];
                             for (l, at) in index.iter_mut().enumerate() {
-                                *at = self.step_lane(self.node(*at), group, l);
+                                let node = self.node(*at);
+                                let (feature, missing_right) = self.feature_of(node);
+                                *at = self.step_value(
+                                    node,
+                                    group_values[feature * LANES + l],
+                                    missing_right,
+                                );
                             }
                         }
                     }
@@ -369,22 +419,6 @@ impl CompiledEnsemble {
         }
     }
 
-    /// [`Self::step`] for lane `l` of a feature-major block.
-    #[inline(always)]
-    fn step_lane(&self, node: &CompiledNode, lanes: &[f64], l: usize) -> u32 {
-        let at = (node.feature_flags & FEATURE_MASK) as usize * LANES + l;
-        debug_assert!(at < lanes.len());
-        // SAFETY: the feature is below `n_features` (checked by `new`; 0 for
-        // leaves), `lanes` holds `n_features * LANES` values, and `l < LANES`.
-        let x = unsafe { *lanes.get_unchecked(at) };
-        let goes_right = if node.feature_flags & CATEGORICAL == 0 {
-            (x > node.threshold) | (x.is_nan() & (node.feature_flags & MISSING_RIGHT != 0))
-        } else {
-            self.categorical_goes_right(node, x)
-        };
-        node.left + u32::from(goes_right)
-    }
-
     /// Raw scores of many rows stored row-major in `rows`
     /// (`rows.len() == out.len() * n_features`), written to `out`.
     ///
@@ -407,8 +441,9 @@ impl CompiledEnsemble {
             .zip(rows.par_chunks(BLOCK_ROWS * width))
             .for_each(|(out_block, row_block)| {
                 out_block.fill(self.base_score);
-                LANE_BUFFER
-                    .with_borrow_mut(|lanes| self.score_block(row_block, width, out_block, lanes));
+                BLOCK_BUFFER.with_borrow_mut(|(keys, values)| {
+                    self.score_block(row_block, width, out_block, keys, values)
+                });
             });
     }
 
@@ -428,15 +463,46 @@ impl CompiledEnsemble {
     }
 }
 
-/// [`CompiledEnsemble::step_lane`] for a tree without categorical splits:
-/// no call on the path, so the lane loop unrolls and stays in registers.
+/// One step of a numeric-only tree for lane `l` of a group's keys: the
+/// node's slot picks the key copy that routes missing values its way.
 #[inline(always)]
-fn step_numeric(node: &CompiledNode, lanes: &[f64], l: usize) -> u32 {
-    let at = (node.feature_flags & FEATURE_MASK) as usize * LANES + l;
-    debug_assert!(at < lanes.len());
-    // SAFETY: as in `CompiledEnsemble::step_lane`.
-    let x = unsafe { *lanes.get_unchecked(at) };
-    let goes_right =
-        (x > node.threshold) | (x.is_nan() & (node.feature_flags & MISSING_RIGHT != 0));
-    node.left + u32::from(goes_right)
+fn step_key(node: &CompiledNode, keys: &[i64], l: usize) -> u32 {
+    let at = node.slot_flags as usize * LANES + l;
+    debug_assert!(at < keys.len());
+    // SAFETY: numeric nodes have `slot < 2 * n_features` (`new` builds it
+    // from a feature below `n_features`; leaves use slot 0), `keys` holds
+    // `2 * n_features * LANES` keys for the group, and `l < LANES`.
+    let key = unsafe { *keys.get_unchecked(at) };
+    node.left + u32::from(key > node.key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_keys_order_like_floats() {
+        let values = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -2.0,
+            -1.0,
+            -f64::MIN_POSITIVE,
+            -5e-324,
+            -0.0,
+            0.0,
+            5e-324,
+            f64::MIN_POSITIVE,
+            1.0,
+            1.5,
+            1e300,
+            f64::INFINITY,
+        ];
+        for a in values {
+            for b in values {
+                assert_eq!(a > b, order_key(a) > order_key(b), "{a} vs {b}");
+            }
+            assert!(order_key(a) > MISSING_LOW && order_key(a) < MISSING_HIGH);
+        }
+    }
 }

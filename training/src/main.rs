@@ -23,6 +23,36 @@ use presage_training::table::{read_table, write_table, Column, ColumnData};
 use serde::Deserialize;
 use serde_json::json;
 
+/// Writes a line to stdout. A closed pipe (`presage-train models | head`)
+/// ends the program quietly with success, as ripgrep does; any other write
+/// error is reported.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            stdout_failed(e)
+        }
+    }};
+}
+
+/// Like [`out!`] without the newline.
+macro_rules! out_part {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($arg)*) {
+            stdout_failed(e)
+        }
+    }};
+}
+
+fn stdout_failed(error: std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to stdout: {error}");
+    std::process::exit(i32::from(EXIT_FAILURE));
+}
+
 /// Exit code for bad input (flags, config, data).
 const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code for a failure that is not the input's fault.
@@ -506,9 +536,9 @@ fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
             "beats_baselines": e.beats_baselines,
             "warnings": outcome.warnings,
         });
-        println!("{object}");
+        out!("{object}");
     } else {
-        println!(
+        out!(
             "{} version {}{} ({}, {} trees{}, calibration {}) trained in {:.2}s -> {}",
             a.name,
             a.version,
@@ -525,19 +555,24 @@ fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
             outcome.train_seconds,
             outcome.registered.path.display()
         );
-        println!(
+        out!(
             "split: {} ({} train / {} valid / {} test rows)\n",
-            e.split_method, e.split_rows[0], e.split_rows[1], e.split_rows[2]
+            e.split_method,
+            e.split_rows[0],
+            e.split_rows[1],
+            e.split_rows[2]
         );
-        print!("{}", metrics_table(&evaluation_rows(a)));
+        out_part!("{}", metrics_table(&evaluation_rows(a)));
         if e.beats_baselines == Some(false) {
-            println!("\nNOTE: this model does not beat the baselines on test AUC; the data may be close to linear.");
+            out!("\nNOTE: this model does not beat the baselines on test AUC; the data may be close to linear.");
         }
-        println!("\ntop features by gain:");
+        out!("\ntop features by gain:");
         for imp in a.importance.iter().take(10) {
-            println!(
+            out!(
                 "  {:<28} gain {:>12.2}  splits {:>6}",
-                imp.feature, imp.gain, imp.splits
+                imp.feature,
+                imp.gain,
+                imp.splits
             );
         }
     }
@@ -632,18 +667,18 @@ fn run_evaluate(registry: &Path, args: &EvaluateArgs) -> Result<(), Failure> {
         ),
     };
     if args.json {
-        println!(
+        out!(
             "{}",
             json!({"model": artifact.name, "version": artifact.version, "data": args.data.display().to_string(), "metrics": metrics_json(&metrics)})
         );
     } else {
-        println!(
+        out!(
             "{} version {} on {}\n",
             artifact.name,
             artifact.version,
             args.data.display()
         );
-        print!("{}", metrics_table(&[("data".to_string(), &metrics)]));
+        out_part!("{}", metrics_table(&[("data".to_string(), &metrics)]));
     }
     Ok(())
 }
@@ -675,19 +710,24 @@ fn run_models(registry: &Path, args: &ModelsArgs) -> Result<(), Failure> {
         }
     }
     if args.json {
-        println!(
+        out!(
             "{}",
             json!({ "registry": registry.root().display().to_string(), "models": rows })
         );
         return Ok(());
     }
     if rows.is_empty() {
-        println!("no models in {}", registry.root().display());
+        out!("no models in {}", registry.root().display());
         return Ok(());
     }
-    println!(
+    out!(
         "{:<20} {:>7}  {:<16} {:<20} {:<5} {:>8}",
-        "model", "version", "aliases", "created", "algo", "test_auc"
+        "model",
+        "version",
+        "aliases",
+        "created",
+        "algo",
+        "test_auc"
     );
     for r in rows {
         let aliases: Vec<String> = r["aliases"]
@@ -697,7 +737,7 @@ fn run_models(registry: &Path, args: &ModelsArgs) -> Result<(), Failure> {
             .filter_map(|a| a.as_str().map(String::from))
             .collect();
         if let Some(err) = r["error"].as_str() {
-            println!(
+            out!(
                 "{:<20} {:>7}  {:<16} UNREADABLE: {err}",
                 r["model"].as_str().unwrap_or(""),
                 r["version"],
@@ -705,7 +745,7 @@ fn run_models(registry: &Path, args: &ModelsArgs) -> Result<(), Failure> {
             );
             continue;
         }
-        println!(
+        out!(
             "{:<20} {:>7}  {:<16} {:<20} {:<5} {:>8}",
             r["model"].as_str().unwrap_or(""),
             r["version"],

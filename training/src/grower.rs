@@ -145,12 +145,19 @@ impl<'a> Grower<'a> {
             );
             return hist;
         }
-        self.ordered_g.clear();
-        self.ordered_h.clear();
+        // Gather gradients into row order (in parallel for large leaves).
+        self.ordered_g.resize(rows.len(), 0.0);
+        self.ordered_h.resize(rows.len(), 0.0);
         self.ordered_g
-            .extend(rows.iter().map(|&r| grad[r as usize]));
-        self.ordered_h
-            .extend(rows.iter().map(|&r| hess[r as usize]));
+            .par_chunks_mut(GATHER_CHUNK)
+            .zip(self.ordered_h.par_chunks_mut(GATHER_CHUNK))
+            .zip(rows.par_chunks(GATHER_CHUNK))
+            .for_each(|((g, h), rows)| {
+                for ((g, h), &r) in g.iter_mut().zip(h.iter_mut()).zip(rows) {
+                    *g = grad[r as usize];
+                    *h = hess[r as usize];
+                }
+            });
         let (g, h) = (&self.ordered_g, &self.ordered_h);
         histogram::build(
             &mut hist,
@@ -521,6 +528,9 @@ fn split_rule(mapper: &BinMapper, split: &BinSplit) -> SplitRule {
     }
 }
 
+/// Rows per task when gathering ordered gradients.
+const GATHER_CHUNK: usize = 65_536;
+
 /// Rows per task when partitioning large leaves in parallel.
 const PARTITION_CHUNK: usize = 32_768;
 
@@ -548,20 +558,39 @@ fn stable_partition(
         rows[n_left..].copy_from_slice(scratch);
         return n_left;
     }
-    let parts: Vec<(Vec<u32>, Vec<u32>)> = rows
+    // Count each chunk's left rows, then let every chunk write its left and
+    // right rows straight into their final places in `scratch`.
+    let counts: Vec<usize> = rows
         .par_chunks(PARTITION_CHUNK)
-        .map(|chunk| chunk.iter().partition(|&&r| goes_left(r)))
+        .map(|chunk| chunk.iter().filter(|&&r| goes_left(r)).count())
         .collect();
-    let mut at = 0;
-    for (left, _) in &parts {
-        rows[at..at + left.len()].copy_from_slice(left);
-        at += left.len();
+    let n_left: usize = counts.iter().sum();
+    scratch.clear();
+    scratch.resize(rows.len(), 0);
+    let (mut lefts, mut rights) = scratch.split_at_mut(n_left);
+    let mut targets = Vec::with_capacity(counts.len());
+    for (chunk, &count) in rows.chunks(PARTITION_CHUNK).zip(&counts) {
+        let (left, rest_left) = lefts.split_at_mut(count);
+        let (right, rest_right) = rights.split_at_mut(chunk.len() - count);
+        targets.push((left, right));
+        lefts = rest_left;
+        rights = rest_right;
     }
-    let n_left = at;
-    for (_, right) in &parts {
-        rows[at..at + right.len()].copy_from_slice(right);
-        at += right.len();
-    }
+    rows.par_chunks(PARTITION_CHUNK)
+        .zip(targets)
+        .for_each(|(chunk, (left, right))| {
+            let (mut l, mut r) = (0, 0);
+            for &row in chunk {
+                if goes_left(row) {
+                    left[l] = row;
+                    l += 1;
+                } else {
+                    right[r] = row;
+                    r += 1;
+                }
+            }
+        });
+    rows.copy_from_slice(scratch);
     n_left
 }
 

@@ -653,17 +653,7 @@ mod tests {
         let config = |small_node_rows| GrowerConfig {
             num_leaves: 100_000,
             max_depth: None,
-            split: SplitConfig {
-                lambda_l2: 0.0,
-                min_data_in_leaf: 1.0,
-                min_sum_hessian_in_leaf: 0.0,
-                min_gain_to_split: 0.0,
-                cat_smooth: 1.0,
-                cat_l2: 0.0,
-                max_cat_threshold: 32,
-                max_cat_to_onehot: 4,
-                min_data_per_group: 1.0,
-            },
+            split: SplitConfig::permissive(),
             feature_fraction_bynode: 0.5,
             histogram_subtraction: false,
             small_node_rows,

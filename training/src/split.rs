@@ -155,6 +155,23 @@ pub fn leaf_output(totals: &Totals, lambda: f64) -> f64 {
 }
 
 impl SplitConfig {
+    /// No constraints and no regularisation: every gaining split is taken
+    /// (for tests).
+    #[cfg(test)]
+    pub(crate) fn permissive() -> SplitConfig {
+        SplitConfig {
+            lambda_l2: 0.0,
+            min_data_in_leaf: 1.0,
+            min_sum_hessian_in_leaf: 0.0,
+            min_gain_to_split: 0.0,
+            cat_smooth: 1.0,
+            cat_l2: 0.0,
+            max_cat_threshold: 32,
+            max_cat_to_onehot: 4,
+            min_data_per_group: 1.0,
+        }
+    }
+
     #[inline]
     fn admissible(&self, left: &Totals, right: &Totals, min_rows: f64) -> bool {
         left.n >= min_rows
@@ -348,17 +365,7 @@ mod tests {
     use super::*;
 
     fn config() -> SplitConfig {
-        SplitConfig {
-            lambda_l2: 0.0,
-            min_data_in_leaf: 1.0,
-            min_sum_hessian_in_leaf: 0.0,
-            min_gain_to_split: 0.0,
-            cat_smooth: 1.0,
-            cat_l2: 0.0,
-            max_cat_threshold: 32,
-            max_cat_to_onehot: 4,
-            min_data_per_group: 1.0,
-        }
+        SplitConfig::permissive()
     }
 
     fn stat(g: f64, n: f64) -> BinStat {

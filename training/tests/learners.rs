@@ -41,6 +41,18 @@ fn synthetic(n: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<f64>) {
     (vec![x0, x1, x2], y)
 }
 
+/// Fits a GBM on one numeric column.
+fn fit_one_column(params: ParamSet, x: Vec<f64>, y: &[f64]) -> presage_models::ensemble::Ensemble {
+    let columns = vec![x];
+    let params = params.check_gbm(1).unwrap();
+    let data = TrainData {
+        columns: &columns,
+        kinds: &[ColumnKind::Numeric],
+        target: y,
+    };
+    train_gbm(&params, &data, None, &mut |_| {}).ensemble
+}
+
 const KINDS: [ColumnKind; 3] = [
     ColumnKind::Numeric,
     ColumnKind::Numeric,
@@ -223,25 +235,15 @@ fn regression_fits_a_line() {
         .iter()
         .map(|v| 2.0 * v + 1.0 + (rng.next_f64() - 0.5) * 0.1)
         .collect();
-    let columns = vec![x];
-    let params = ParamSet {
-        objective: Some(Objective::Regression),
-        num_iterations: Some(200),
-        ..Default::default()
-    }
-    .check_gbm(1)
-    .unwrap();
-    let model = train_gbm(
-        &params,
-        &TrainData {
-            columns: &columns,
-            kinds: &[ColumnKind::Numeric],
-            target: &y,
+    let model = fit_one_column(
+        ParamSet {
+            objective: Some(Objective::Regression),
+            num_iterations: Some(200),
+            ..Default::default()
         },
-        None,
-        &mut |_| {},
-    )
-    .ensemble;
+        x,
+        &y,
+    );
     let compiled = CompiledEnsemble::new(&model).unwrap();
     for v in [1.0, 4.5, 9.0] {
         let p = compiled.predict(&[v]);
@@ -318,25 +320,15 @@ fn a_stump_learns_where_missing_values_go() {
         x.push(if missing { f64::NAN } else { v });
         y.push(f64::from(u8::from(missing || v < 0.3)));
     }
-    let columns = vec![x];
-    let params = ParamSet {
-        num_iterations: Some(1),
-        num_leaves: Some(2),
-        ..Default::default()
-    }
-    .check_gbm(1)
-    .unwrap();
-    let model = train_gbm(
-        &params,
-        &TrainData {
-            columns: &columns,
-            kinds: &[ColumnKind::Numeric],
-            target: &y,
+    let model = fit_one_column(
+        ParamSet {
+            num_iterations: Some(1),
+            num_leaves: Some(2),
+            ..Default::default()
         },
-        None,
-        &mut |_| {},
-    )
-    .ensemble;
+        x,
+        &y,
+    );
     let Node::Split {
         rule: SplitRule::Numeric {
             threshold,

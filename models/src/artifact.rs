@@ -442,6 +442,139 @@ mod tests {
         assert_eq!(format_utc(1_795_909_714), "2026-11-28T23:48:34Z");
     }
 
+    fn small_artifact() -> ModelArtifact {
+        use crate::ensemble::Link;
+        use crate::schema::{Feature, FeatureHistogram, FeatureKind, FeatureStats};
+        use crate::tree::{Node, SplitRule, Tree};
+        let tree = Tree {
+            nodes: vec![
+                Node::Split {
+                    feature: 0,
+                    rule: SplitRule::Numeric {
+                        threshold: 1.5,
+                        missing_left: true,
+                    },
+                    left: 1,
+                    right: 2,
+                    gain: 3.0,
+                    cover: 10.0,
+                },
+                Node::Leaf {
+                    value: -0.5,
+                    cover: 4.0,
+                },
+                Node::Leaf {
+                    value: 0.5,
+                    cover: 6.0,
+                },
+            ],
+        };
+        let stats = FeatureStats {
+            rows: 10,
+            missing: 0,
+            min: 0.0,
+            max: 3.0,
+            mean: 1.5,
+        };
+        ModelArtifact {
+            name: "churn".into(),
+            version: 3,
+            created_at_unix: 0,
+            trainer_version: "test".into(),
+            algorithm: Algorithm::GradientBoosting,
+            params: vec![("num_leaves".into(), "2".into())],
+            task: Task::BinaryClassification {
+                label: "y".into(),
+                positive: "1".into(),
+                negative: "0".into(),
+            },
+            id_column: None,
+            schema: FeatureSchema {
+                features: vec![Feature {
+                    name: "x".into(),
+                    kind: FeatureKind::Numeric,
+                    stats,
+                    histogram: FeatureHistogram {
+                        edges: vec![1.5],
+                        counts: vec![4, 6],
+                        missing: 0,
+                    },
+                }],
+            },
+            ensemble: Ensemble {
+                n_features: 1,
+                base_score: 0.0,
+                trees: vec![tree],
+                link: Link::Logit,
+            },
+            calibration: Calibrator::Identity,
+            data: DataFingerprint {
+                source: "t.csv".into(),
+                rows: 10,
+                columns: 2,
+                sha256: "00".into(),
+            },
+            evaluation: Evaluation {
+                split_rows: [10, 0, 0],
+                split_method: "test".into(),
+                train: None,
+                valid: None,
+                test: None,
+                baselines: vec![],
+                beats_baselines: None,
+                best_iteration: None,
+            },
+            importance: vec![],
+            score_quantiles: ScoreQuantiles {
+                source: "train".into(),
+                values: vec![0.0, 1.0],
+            },
+        }
+    }
+
+    #[test]
+    fn round_trips_and_names_each_kind_of_damage() {
+        let artifact = small_artifact();
+        let bytes = artifact.to_bytes().unwrap();
+        assert_eq!(ModelArtifact::from_bytes(&bytes, "m").unwrap(), artifact);
+
+        let mut other_format = bytes.clone();
+        other_format[8..12].copy_from_slice(&99u32.to_le_bytes());
+        let err = ModelArtifact::from_bytes(&other_format, "m")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("format version 99 is not supported"), "{err}");
+
+        let err = ModelArtifact::from_bytes(&bytes[..bytes.len() - 3], "m")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("truncated"), "{err}");
+
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x40;
+        let err = ModelArtifact::from_bytes(&flipped, "m")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("checksum mismatch"), "{err}");
+
+        let err = ModelArtifact::from_bytes(b"PK\x03\x04 a zip file", "m")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a Presage model file"), "{err}");
+
+        // A payload that decodes but is inconsistent (tree uses a feature the schema lacks).
+        let mut bad = artifact.clone();
+        bad.ensemble.n_features = 2;
+        let err = ModelArtifact::from_bytes(&bad.to_bytes().unwrap(), "m")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("schema has 1 features but the trees expect 2"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn quantile_rank_is_monotone_and_bounded() {
         let q = ScoreQuantiles {

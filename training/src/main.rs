@@ -212,6 +212,24 @@ struct ParamFlags {
     /// Random seed (splits, bagging, feature sampling).
     #[arg(long)]
     seed: Option<u64>,
+    /// Minimum loss reduction to make a split.
+    #[arg(long)]
+    min_gain_to_split: Option<f64>,
+    /// Smoothing of category statistics when ordering categories.
+    #[arg(long)]
+    cat_smooth: Option<f64>,
+    /// Extra L2 regularisation of categorical splits.
+    #[arg(long)]
+    cat_l2: Option<f64>,
+    /// Most categories on the left side of a categorical split.
+    #[arg(long)]
+    max_cat_threshold: Option<i64>,
+    /// Up to this many categories, try one-vs-rest categorical splits.
+    #[arg(long)]
+    max_cat_to_onehot: Option<i64>,
+    /// Minimum rows on each side of a categorical split.
+    #[arg(long)]
+    min_data_per_group: Option<i64>,
     /// Probability calibration on the validation rows.
     #[arg(long, value_enum)]
     calibration: Option<CalibrationArg>,
@@ -266,13 +284,18 @@ impl ParamFlags {
             scale_pos_weight: self.scale_pos_weight,
             num_threads: self.num_threads,
             seed: self.seed,
+            min_gain_to_split: self.min_gain_to_split,
+            cat_smooth: self.cat_smooth,
+            cat_l2: self.cat_l2,
+            max_cat_threshold: self.max_cat_threshold,
+            max_cat_to_onehot: self.max_cat_to_onehot,
+            min_data_per_group: self.min_data_per_group,
             calibration: self.calibration.map(|c| match c {
                 CalibrationArg::Auto => CalibrationMethod::Auto,
                 CalibrationArg::None => CalibrationMethod::None,
                 CalibrationArg::Platt => CalibrationMethod::Platt,
                 CalibrationArg::Isotonic => CalibrationMethod::Isotonic,
             }),
-            ..ParamSet::default()
         }
     }
 }

@@ -7,8 +7,20 @@
 use std::path::PathBuf;
 
 /// The folder holding the shipped datasets.
+///
+/// Found at run time from `CARGO_MANIFEST_DIR` (set by cargo for tests and
+/// `cargo run`: this crate's folder, or a sibling crate's in the same
+/// workspace), falling back to where this crate was compiled. Looking at run
+/// time keeps a build cached from another checkout pointing at this one.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let candidates = runtime
+        .iter()
+        .flat_map(|dir| [dir.clone(), dir.join("../datasets")]);
+    candidates
+        .chain(std::iter::once(PathBuf::from(env!("CARGO_MANIFEST_DIR"))))
+        .find(|dir| dir.join("telco_churn").is_dir())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// IBM's Telco Customer Churn sample: 7,043 customers, 21 columns, label

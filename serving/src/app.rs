@@ -1,0 +1,113 @@
+//! The router: routes, the JSON body limit, and the middleware that gives
+//! every request an id (accepting `x-request-id`, echoing it back), records
+//! request counts and latencies by matched route (never the raw path, so
+//! user ids cannot become metric labels) and logs one line per request
+//! without feature values.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::routes::{health, models, predict};
+use crate::state::AppState;
+
+/// Header carrying the request id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Builds the application.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/predict/{model}", post(predict::predict))
+        .route("/predict/{model}/batch", post(predict::predict_batch))
+        .route("/models", get(models::list))
+        .route("/models/{name}", get(models::detail))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(observe))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route; see GET /models and the README for the API",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}
+
+fn new_request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    format!(
+        "{:012x}-{:06x}",
+        start & 0xFFFF_FFFF_FFFF,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn acceptable_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    (!text.is_empty() && text.len() <= 128 && text.chars().all(|c| c.is_ascii_graphic()))
+        .then(|| text.to_string())
+}
+
+async fn observe(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().clone();
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(acceptable_id)
+        .unwrap_or_else(new_request_id);
+    let started = Instant::now();
+    let span = tracing::info_span!("request", id = %id, method = %method, route = %route);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("presage_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.clone())
+        .increment(1);
+    metrics::histogram!("presage_request_duration_seconds", "route" => route.clone(), "status" => status.clone())
+        .record(elapsed.as_secs_f64());
+    span.in_scope(
+        || tracing::info!(status = %status, micros = elapsed.as_micros() as u64, "handled"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+impl From<ApiError> for Response {
+    fn from(error: ApiError) -> Response {
+        error.into_response()
+    }
+}

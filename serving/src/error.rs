@@ -1,0 +1,90 @@
+//! The API's one error type. Every failure a handler can meet becomes an
+//! [`ApiError`] with an HTTP status, a stable machine-readable `code`, a
+//! message for people and the offending `field` when there is one, sent as
+//! `{"error": {"code", "message", "field"}}`. Body-parsing rejections go
+//! through the same type (see [`crate::json::ApiJson`]), so callers never see
+//! axum's plain-text errors.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answered to the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code, e.g. `unknown_model`.
+    pub code: &'static str,
+    /// What went wrong and what to do.
+    pub message: String,
+    /// The request field at fault, if any.
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    /// An error without a field.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// Names the request field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 404 for a model that is not loaded.
+    pub fn unknown_model(name: &str, loaded: &[String]) -> Self {
+        let hint = if loaded.is_empty() {
+            "no model is loaded yet; train one with `presage-train fit`".to_string()
+        } else {
+            format!("loaded models: {}", loaded.join(", "))
+        };
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_model",
+            format!("no model named '{name}' is loaded ({hint})"),
+        )
+        .with_field("model")
+    }
+
+    /// 422 for input that parsed but cannot be scored.
+    pub fn invalid(
+        code: &'static str,
+        message: impl Into<String>,
+        field: impl Into<String>,
+    ) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_field(field)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}

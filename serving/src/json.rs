@@ -1,0 +1,49 @@
+//! A JSON body extractor whose rejections are [`ApiError`]s: malformed JSON
+//! is 400 `malformed_json`, a body over the limit is 413 `body_too_large`, a
+//! missing `Content-Type: application/json` is 415, and a well-formed body of
+//! the wrong shape is 422 `invalid_body`, each with the parser's message.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// `axum::Json` with the API's error format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(rejection_to_error(rejection)),
+        }
+    }
+}
+
+fn rejection_to_error(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let detail = rejection.body_text();
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            status,
+            "body_too_large",
+            "the request body is larger than the server's limit (max_body_bytes)",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            status,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => ApiError::new(status, "invalid_body", detail),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", detail),
+    }
+}

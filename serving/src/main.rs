@@ -1,0 +1,216 @@
+//! `presage-serve`: serves the champion of every model in a registry over
+//! HTTP. Thin: configuration is merged and checked first, then the store is
+//! loaded, the registry poller started and the server run until SIGTERM or
+//! Ctrl-C, after which in-flight requests drain and the process exits 0.
+//! Exit codes: 0 after a clean shutdown, 1 on a runtime failure (e.g. the
+//! port is taken), 2 on a bad configuration or segment policy.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use presage_models::registry::{Registry, REGISTRY_ENV};
+use presage_serving::app::app;
+use presage_serving::config::{Overrides, ServeConfig};
+use presage_serving::state::AppState;
+use presage_serving::store::ModelStore;
+
+#[derive(Parser)]
+#[command(
+    name = "presage-serve",
+    version,
+    about = "Serve Presage models over HTTP."
+)]
+#[command(
+    after_help = "Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration or policy."
+)]
+struct Cli {
+    /// Model registry directory [default: ./registry].
+    #[arg(long, env = REGISTRY_ENV)]
+    registry: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "PRESAGE_LISTEN")]
+    listen: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "PRESAGE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Largest request body in bytes [default: 1048576].
+    #[arg(long, env = "PRESAGE_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Most rows in one batch request [default: 10000].
+    #[arg(long, env = "PRESAGE_MAX_BATCH_ROWS")]
+    max_batch_rows: Option<usize>,
+    /// Reject unknown features (422) instead of warning.
+    #[arg(long, env = "PRESAGE_STRICT")]
+    strict: Option<bool>,
+    /// Registry poll interval in milliseconds [default: 2000].
+    #[arg(long, env = "PRESAGE_POLL_INTERVAL_MS")]
+    poll_interval_ms: Option<u64>,
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PRESAGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs();
+    let overrides = Overrides {
+        listen: cli.listen,
+        registry: cli.registry,
+        max_body_bytes: cli.max_body_bytes,
+        max_batch_rows: cli.max_batch_rows,
+        strict: cli.strict,
+        poll_interval_ms: cli.poll_interval_ms,
+    };
+    let config = match ServeConfig::resolve(cli.config.as_deref(), overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: ServeConfig) -> ExitCode {
+    let metrics = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("presage_request_duration_seconds".into()),
+            &[
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
+            ],
+        )
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full("presage_score".into()),
+                &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+            )
+        })
+        .and_then(|b| b.install_recorder());
+    let metrics = match metrics {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            eprintln!("error: cannot start metrics: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (store, report) =
+        match ModelStore::open(Registry::new(&config.registry), config.policies.clone()) {
+            Ok(opened) => opened,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    for failure in &report.failed {
+        tracing::error!(failure = %failure, "model failed to load");
+    }
+    let store = Arc::new(store);
+    let catalog = store.catalog();
+    tracing::info!(registry = %config.registry.display(), models = ?catalog.servable(), "models loaded");
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", config.listen);
+            return ExitCode::from(1);
+        }
+    };
+    let local = listener
+        .local_addr()
+        .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+    // Tests and scripts read this line to find an ephemeral port.
+    println!("listening on http://{local}");
+    tracing::info!(address = %local, "listening");
+
+    let poller = {
+        let store = store.clone();
+        let interval = config.poll_interval;
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let store = store.clone();
+                let report = tokio::task::spawn_blocking(move || store.reload()).await;
+                if let Ok(report) = report {
+                    for loaded in &report.loaded {
+                        tracing::info!(version = %loaded, "model version loaded");
+                    }
+                    for promoted in &report.promoted {
+                        tracing::info!(change = %promoted, "champion swapped in");
+                    }
+                    for failure in &report.failed {
+                        tracing::error!(failure = %failure, "model failed to load; previous version keeps serving");
+                    }
+                }
+            }
+        })
+    };
+
+    let state = AppState {
+        store,
+        config: Arc::new(config),
+        metrics,
+    };
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    poller.abort();
+    match served {
+        Ok(()) => {
+            tracing::info!("shut down cleanly");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: server failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}

@@ -1,0 +1,53 @@
+//! Liveness, readiness and Prometheus metrics.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// `GET /healthz`: the process is up.
+pub async fn live() -> impl IntoResponse {
+    Json(json!({"status": "live"}))
+}
+
+/// `GET /readyz`: every required model (or, with none configured, at least
+/// one model) is loaded. 503 with the missing names otherwise.
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let catalog = state.store.catalog();
+    let servable = catalog.servable();
+    let missing: Vec<&String> = state
+        .config
+        .required_models
+        .iter()
+        .filter(|m| !servable.contains(m))
+        .collect();
+    if missing.is_empty() && !servable.is_empty() {
+        (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "models": servable})),
+        )
+    } else {
+        let reason = if servable.is_empty() {
+            "no model is loaded".to_string()
+        } else {
+            "required models are not loaded".to_string()
+        };
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "reason": reason, "missing": missing})),
+        )
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let body = state
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}

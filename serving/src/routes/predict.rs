@@ -1,0 +1,360 @@
+//! `POST /predict/{model}` and `POST /predict/{model}/batch`: score users,
+//! map probabilities to segments, and explain with TreeSHAP on request.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use presage_models::shap::ShapWorkspace;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::encode::{encode, EncodedRow};
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+use crate::store::LoadedVersion;
+
+/// Most reasons `?explain=K` may ask for.
+const MAX_EXPLAIN: usize = 100;
+
+/// One user to score.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    /// The caller's id for the user (echoed back; never logged).
+    #[serde(default)]
+    pub user_id: Option<Value>,
+    /// Feature name → value.
+    pub features: Map<String, Value>,
+}
+
+/// Many users to score.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// Users, answered in the same order.
+    pub rows: Vec<PredictRequest>,
+}
+
+/// Query parameters of the predict routes.
+#[derive(Debug, Default, Deserialize)]
+pub struct PredictQuery {
+    /// Return the K strongest feature contributions.
+    pub explain: Option<String>,
+    /// Score with this loaded version instead of the champion.
+    pub version: Option<String>,
+    /// Score with the version this alias points at.
+    pub alias: Option<String>,
+}
+
+/// The onboarding payload of a segment.
+#[derive(Debug, Serialize)]
+pub struct Onboarding {
+    /// Flow id.
+    pub flow: String,
+    /// Free-form attributes.
+    pub attributes: Map<String, Value>,
+}
+
+/// One feature's contribution to the raw score.
+#[derive(Debug, Serialize)]
+pub struct Reason {
+    /// Feature name.
+    pub feature: String,
+    /// The value sent (null when missing).
+    pub value: Value,
+    /// Contribution to the raw score (log-odds for boosted models).
+    pub contribution: f64,
+}
+
+/// One scored user.
+#[derive(Debug, Serialize)]
+pub struct Prediction {
+    /// As sent.
+    pub user_id: Value,
+    /// Calibrated probability.
+    pub probability: f64,
+    /// Segment name.
+    pub segment: String,
+    /// The rule that chose the segment, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// What the onboarding flow should do.
+    pub onboarding: Onboarding,
+    /// Non-fatal input problems.
+    pub warnings: Vec<String>,
+    /// Strongest contributions, with `?explain=K`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<Reason>>,
+}
+
+/// Answer of `POST /predict/{model}`.
+#[derive(Debug, Serialize)]
+pub struct PredictResponse {
+    /// Model name.
+    pub model: String,
+    /// Version that scored.
+    pub version: u64,
+    /// The prediction.
+    #[serde(flatten)]
+    pub prediction: Prediction,
+}
+
+/// Answer of `POST /predict/{model}/batch`.
+#[derive(Debug, Serialize)]
+pub struct BatchResponse {
+    /// Model name.
+    pub model: String,
+    /// Version that scored.
+    pub version: u64,
+    /// Predictions in request order.
+    pub results: Vec<Prediction>,
+}
+
+struct Options {
+    explain: usize,
+}
+
+fn query_error(rejection: QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        rejection.body_text(),
+    )
+}
+
+/// Picks the version to score with and parses the options.
+fn select(
+    state: &AppState,
+    model: &str,
+    query: &PredictQuery,
+) -> Result<(Arc<LoadedVersion>, Options), ApiError> {
+    let catalog = state.store.catalog();
+    let entry = catalog
+        .models
+        .get(model)
+        .ok_or_else(|| ApiError::unknown_model(model, &catalog.servable()))?;
+    let not_loaded = |what: String| {
+        let loaded: Vec<String> = entry.versions.keys().map(u64::to_string).collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_version",
+            format!(
+                "model '{model}' has no loaded {what} (loaded versions: {})",
+                loaded.join(", ")
+            ),
+        )
+    };
+    let version = match (&query.version, &query.alias) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "give either version or alias, not both",
+            )
+            .with_field("version"))
+        }
+        (Some(v), None) => {
+            let number: u64 = v.parse().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("version '{v}' is not a whole number"),
+                )
+                .with_field("version")
+            })?;
+            entry
+                .versions
+                .get(&number)
+                .cloned()
+                .ok_or_else(|| not_loaded(format!("version {number}")).with_field("version"))?
+        }
+        (None, Some(alias)) => entry
+            .aliases
+            .get(alias)
+            .and_then(|v| entry.versions.get(v))
+            .cloned()
+            .ok_or_else(|| not_loaded(format!("alias '{alias}'")).with_field("alias"))?,
+        (None, None) => entry.champion().cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_version",
+                format!(
+                    "model '{model}' has no loadable champion (see GET /models/{model} for errors)"
+                ),
+            )
+        })?,
+    };
+    let explain = match &query.explain {
+        None => 0,
+        Some(k) => k
+            .parse::<usize>()
+            .ok()
+            .filter(|k| *k <= MAX_EXPLAIN)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("explain must be a whole number from 0 to {MAX_EXPLAIN}"),
+                )
+                .with_field("explain")
+            })?,
+    };
+    Ok((version, Options { explain }))
+}
+
+thread_local! {
+    static SHAP: std::cell::RefCell<(ShapWorkspace, Vec<f64>)> = std::cell::RefCell::new((ShapWorkspace::new(), Vec::new()));
+}
+
+/// The K largest contributions by magnitude (ties: schema order).
+fn explain(
+    model: &LoadedVersion,
+    row: &[f64],
+    features: &Map<String, Value>,
+    k: usize,
+) -> Vec<Reason> {
+    SHAP.with_borrow_mut(|(workspace, contributions)| {
+        contributions.clear();
+        contributions.resize(row.len() + 1, 0.0);
+        workspace.contributions_into(&model.artifact.ensemble, row, contributions);
+        let mut order: Vec<usize> = (0..row.len()).collect();
+        order.sort_by(|&a, &b| {
+            contributions[b]
+                .abs()
+                .total_cmp(&contributions[a].abs())
+                .then(a.cmp(&b))
+        });
+        order
+            .into_iter()
+            .take(k)
+            .map(|i| {
+                let name = &model.artifact.schema.features[i].name;
+                Reason {
+                    feature: name.clone(),
+                    value: features.get(name).cloned().unwrap_or(Value::Null),
+                    contribution: contributions[i],
+                }
+            })
+            .collect()
+    })
+}
+
+fn predict_one(
+    model: &LoadedVersion,
+    name: &str,
+    request: PredictRequest,
+    encoded: EncodedRow,
+    probability: f64,
+    options: &Options,
+) -> Prediction {
+    let quantiles = &model.artifact.score_quantiles;
+    let assignment = model.policy.assign(probability, &encoded.row, quantiles);
+    let segment = assignment.segment;
+    let version = model.version().to_string();
+    metrics::counter!("presage_predictions_total", "model" => name.to_string(), "version" => version, "segment" => segment.name.clone())
+        .increment(1);
+    metrics::histogram!("presage_score", "model" => name.to_string()).record(probability);
+    let reasons = (options.explain > 0)
+        .then(|| explain(model, &encoded.row, &request.features, options.explain));
+    Prediction {
+        user_id: request.user_id.unwrap_or(Value::Null),
+        probability,
+        segment: segment.name.clone(),
+        rule: assignment.rule.map(str::to_string),
+        onboarding: Onboarding {
+            flow: segment.flow.clone(),
+            attributes: segment.attributes.clone(),
+        },
+        warnings: encoded.warnings,
+        reasons,
+    }
+}
+
+fn check_user_id(id: &Option<Value>, field: &str) -> Result<(), ApiError> {
+    match id {
+        None | Some(Value::String(_)) | Some(Value::Number(_)) => Ok(()),
+        Some(_) => Err(ApiError::invalid(
+            "wrong_type",
+            "user_id must be a string or a number",
+            field,
+        )),
+    }
+}
+
+/// `POST /predict/{model}`.
+pub async fn predict(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+    query: Result<Query<PredictQuery>, QueryRejection>,
+    ApiJson(request): ApiJson<PredictRequest>,
+) -> Result<Json<PredictResponse>, ApiError> {
+    let Query(query) = query.map_err(query_error)?;
+    let (version, options) = select(&state, &model, &query)?;
+    check_user_id(&request.user_id, "user_id")?;
+    let encoded = encode(&version, &request.features, state.config.strict, "features")?;
+    let probability = version.probability(&encoded.row);
+    let prediction = predict_one(&version, &model, request, encoded, probability, &options);
+    Ok(Json(PredictResponse {
+        model,
+        version: version.version(),
+        prediction,
+    }))
+}
+
+/// `POST /predict/{model}/batch`.
+pub async fn predict_batch(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+    query: Result<Query<PredictQuery>, QueryRejection>,
+    ApiJson(request): ApiJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let Query(query) = query.map_err(query_error)?;
+    let (version, options) = select(&state, &model, &query)?;
+    let n = request.rows.len();
+    if n == 0 {
+        return Err(ApiError::invalid(
+            "empty_batch",
+            "rows is empty; send at least one row",
+            "rows",
+        ));
+    }
+    let limit = state.config.max_batch_rows;
+    if n > limit {
+        return Err(ApiError::invalid(
+            "batch_too_large",
+            format!("{n} rows is more than this server's limit of {limit} (max_batch_rows)"),
+            "rows",
+        ));
+    }
+    let mut encoded = Vec::with_capacity(n);
+    for (i, row) in request.rows.iter().enumerate() {
+        check_user_id(&row.user_id, &format!("rows[{i}].user_id"))?;
+        encoded.push(encode(
+            &version,
+            &row.features,
+            state.config.strict,
+            &format!("rows[{i}].features"),
+        )?);
+    }
+    let matrix: Vec<f64> = encoded.iter().flat_map(|e| e.row.iter().copied()).collect();
+    let mut probabilities = version.compiled.predict_batch(&matrix);
+    for p in &mut probabilities {
+        *p = version.artifact.calibration.apply(*p);
+    }
+    let results = request
+        .rows
+        .into_iter()
+        .zip(encoded)
+        .zip(probabilities)
+        .map(|((row, encoded), p)| predict_one(&version, &model, row, encoded, p, &options))
+        .collect();
+    Ok(Json(BatchResponse {
+        model,
+        version: version.version(),
+        results,
+    }))
+}

@@ -1,0 +1,497 @@
+//! End to end: train the churn model on the real Telco table with
+//! `presage-train`, start the real `presage-serve` on an ephemeral port and
+//! exercise every route and every wrong input, with exact statuses and
+//! error bodies.
+
+use std::path::{Path, PathBuf};
+
+use presage_tests::{read_csv, train, Server};
+use serde_json::{json, Value};
+
+fn telco() -> String {
+    presage_datasets::telco_churn_csv().display().to_string()
+}
+
+/// A registry holding `churn` v1 (with the shipped policy) and `adoption`
+/// v1 (no policy: served with the default one).
+fn registry(dir: &Path) -> PathBuf {
+    let registry = dir.join("registry");
+    let data = telco();
+    train(
+        &registry,
+        &[
+            "fit",
+            "--data",
+            &data,
+            "--label",
+            "Churn",
+            "--positive",
+            "Yes",
+            "--id",
+            "customerID",
+            "--model",
+            "churn",
+            "--num-iterations",
+            "60",
+        ],
+    )
+    .ok();
+    train(
+        &registry,
+        &[
+            "fit",
+            "--data",
+            &data,
+            "--label",
+            "PaperlessBilling",
+            "--positive",
+            "Yes",
+            "--id",
+            "customerID",
+            "--drop",
+            "Churn",
+            "--model",
+            "adoption",
+            "--num-iterations",
+            "20",
+        ],
+    )
+    .ok();
+    let policy = presage_datasets::root().join("policies/churn.toml");
+    std::fs::copy(&policy, registry.join("churn/policy.toml"))
+        .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", policy.display(), registry.display()));
+    registry
+}
+
+/// Customer 5575-GNVDE exactly as in the Telco table.
+const USER: &str = r#"{"user_id": "5575-GNVDE", "features": {"gender": "Male", "SeniorCitizen": 0, "Partner": "No", "Dependents": "No", "tenure": 34, "PhoneService": "Yes", "MultipleLines": "No", "InternetService": "DSL", "OnlineSecurity": "Yes", "OnlineBackup": "No", "DeviceProtection": "Yes", "TechSupport": "No", "StreamingTV": "No", "StreamingMovies": "No", "Contract": "One year", "PaperlessBilling": "No", "PaymentMethod": "Mailed check", "MonthlyCharges": 56.95, "TotalCharges": 1889.5}}"#;
+
+fn with_features(edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> String {
+    let mut body: Value = serde_json::from_str(USER).unwrap();
+    edit(body["features"].as_object_mut().unwrap());
+    body.to_string()
+}
+
+fn error(response: &presage_tests::HttpResponse) -> (String, Option<String>) {
+    let body = response.json();
+    let e = &body["error"];
+    assert!(
+        e["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    (
+        e["code"].as_str().unwrap().to_string(),
+        e["field"].as_str().map(str::to_string),
+    )
+}
+
+#[test]
+fn predicts_segments_and_explains_like_the_batch_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let server = Server::start(&registry, &[]);
+
+    let response = server.post("/predict/churn?explain=3", USER);
+    assert_eq!(response.status, 200, "{}", response.body);
+    let body = response.json();
+    assert_eq!(body["model"], "churn");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["user_id"], "5575-GNVDE");
+    assert_eq!(body["warnings"], json!([]));
+    let segment = body["segment"].as_str().unwrap();
+    assert!(["healthy", "watch", "at_risk"].contains(&segment), "{body}");
+    let flows = json!({"healthy": "standard", "watch": "nudges", "at_risk": "concierge"});
+    assert_eq!(body["onboarding"]["flow"], flows[segment]);
+    let reasons = body["reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 3);
+    let magnitudes: Vec<f64> = reasons
+        .iter()
+        .map(|r| r["contribution"].as_f64().unwrap().abs())
+        .collect();
+    assert!(magnitudes.windows(2).all(|w| w[0] >= w[1]), "{reasons:?}");
+
+    // The same user scored by `presage-train predict` gets exactly the same probability.
+    let scored = dir.path().join("scored.csv");
+    train(
+        &registry,
+        &[
+            "predict",
+            "--model",
+            "churn",
+            "--data",
+            &telco(),
+            "--out",
+            scored.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let (_, rows) = read_csv(&scored);
+    let batch: f64 = rows.iter().find(|r| r[0] == "5575-GNVDE").unwrap()[1]
+        .parse()
+        .unwrap();
+    assert_eq!(
+        body["probability"].as_f64().unwrap().to_bits(),
+        batch.to_bits()
+    );
+
+    // A rule overrides the band.
+    let new_user = with_features(|f| {
+        f.insert("tenure".into(), json!(1));
+    });
+    let body = server.post("/predict/churn", &new_user).json();
+    assert_eq!(body["segment"], "at_risk");
+    assert_eq!(body["rule"], "tenure < 2");
+    assert_eq!(
+        body["onboarding"]["attributes"],
+        json!({"tutorials": ["billing", "setup"], "call": true})
+    );
+
+    // Batch: results in order, same probabilities as single requests.
+    let batch = format!(r#"{{"rows": [{USER}, {new_user}]}}"#);
+    let response = server.post("/predict/churn/batch", &batch);
+    assert_eq!(response.status, 200, "{}", response.body);
+    let results = response.json()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 2);
+    assert_eq!(
+        results[0]["probability"],
+        server.post("/predict/churn", USER).json()["probability"]
+    );
+    assert_eq!(results[1]["segment"], "at_risk");
+
+    // Another model without a policy uses the default percentile policy.
+    let body = server.post("/predict/adoption", USER).json();
+    assert!(
+        ["high", "medium", "low"].contains(&body["segment"].as_str().unwrap()),
+        "{body}"
+    );
+}
+
+#[test]
+fn wrong_inputs_get_exact_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let server = Server::start(
+        &registry,
+        &["--max-body-bytes", "4096", "--max-batch-rows", "3"],
+    );
+    let cases: Vec<(&str, String, u16, &str, Option<&str>)> = vec![
+        (
+            "/predict/churn",
+            r#"{"features": {"tenure": 3"#.into(),
+            400,
+            "malformed_json",
+            None,
+        ),
+        (
+            "/predict/churn",
+            format!(r#"{{"features": {{"x": "{}"}}}}"#, "a".repeat(5000)),
+            413,
+            "body_too_large",
+            None,
+        ),
+        (
+            "/predict/retention",
+            USER.into(),
+            404,
+            "unknown_model",
+            Some("model"),
+        ),
+        (
+            "/predict/churn?version=9",
+            USER.into(),
+            404,
+            "unknown_version",
+            Some("version"),
+        ),
+        (
+            "/predict/churn?alias=challenger",
+            USER.into(),
+            404,
+            "unknown_version",
+            Some("alias"),
+        ),
+        (
+            "/predict/churn?explain=lots",
+            USER.into(),
+            400,
+            "invalid_query",
+            Some("explain"),
+        ),
+        (
+            "/predict/churn",
+            with_features(|f| {
+                f.insert("tenure".into(), json!("five"));
+            }),
+            422,
+            "wrong_type",
+            Some("features.tenure"),
+        ),
+        (
+            "/predict/churn",
+            with_features(|f| {
+                f.insert("Contract".into(), json!(12));
+            }),
+            422,
+            "wrong_type",
+            Some("features.Contract"),
+        ),
+        (
+            "/predict/churn",
+            r#"{"features": [1, 2]}"#.into(),
+            422,
+            "invalid_body",
+            None,
+        ),
+        (
+            "/predict/churn",
+            r#"{"features": {}, "user_id": {"a": 1}}"#.into(),
+            422,
+            "wrong_type",
+            Some("user_id"),
+        ),
+        (
+            "/predict/churn/batch",
+            r#"{"rows": []}"#.into(),
+            422,
+            "empty_batch",
+            Some("rows"),
+        ),
+        (
+            "/predict/churn/batch",
+            format!(r#"{{"rows": [{USER}, {USER}, {USER}, {USER}]}}"#),
+            422,
+            "batch_too_large",
+            Some("rows"),
+        ),
+        (
+            "/predict/churn/batch",
+            format!(
+                r#"{{"rows": [{USER}, {}]}}"#,
+                with_features(|f| {
+                    f.insert("tenure".into(), json!(true));
+                })
+            ),
+            422,
+            "wrong_type",
+            Some("rows[1].features.tenure"),
+        ),
+    ];
+    for (path, body, status, code, field) in cases {
+        let response = server.post(path, &body);
+        assert_eq!(response.status, status, "{path}: {}", response.body);
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/json"),
+            "{path}"
+        );
+        assert_eq!(
+            error(&response),
+            (code.to_string(), field.map(str::to_string)),
+            "{path}: {}",
+            response.body
+        );
+    }
+    let wrong_media = server.request(
+        "POST",
+        "/predict/churn",
+        Some(USER),
+        &[("content-type", "text/plain")],
+    );
+    assert_eq!(
+        (wrong_media.status, error(&wrong_media).0.as_str()),
+        (415, "unsupported_media_type")
+    );
+    let no_route = server.get("/predict");
+    assert_eq!(
+        (no_route.status, error(&no_route).0.as_str()),
+        (404, "not_found")
+    );
+    let wrong_method = server.get("/predict/churn");
+    assert_eq!(
+        (wrong_method.status, error(&wrong_method).0.as_str()),
+        (405, "method_not_allowed")
+    );
+}
+
+#[test]
+fn missing_unknown_null_and_unseen_values_are_scored_with_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let server = Server::start(&registry, &[]);
+    let body = with_features(|f| {
+        f.remove("gender");
+        f.insert("TotalCharges".into(), Value::Null);
+        f.insert("favourite_colour".into(), json!("teal"));
+        f.insert("PaymentMethod".into(), json!("Cryptocurrency"));
+    });
+    let response = server.post("/predict/churn", &body);
+    assert_eq!(response.status, 200, "{}", response.body);
+    let warnings = response.json()["warnings"].clone();
+    assert_eq!(
+        warnings,
+        json!([
+            "unseen category for 'PaymentMethod', scored as an unseen category",
+            "unknown feature 'favourite_colour' ignored",
+            "missing feature 'gender' scored as missing"
+        ])
+    );
+    let strict = Server::start(&registry, &["--strict", "true"]);
+    let response = strict.post("/predict/churn", &body);
+    assert_eq!(response.status, 422);
+    assert_eq!(
+        error(&response),
+        (
+            "unknown_feature".into(),
+            Some("features.favourite_colour".into())
+        )
+    );
+}
+
+#[test]
+fn models_health_metrics_and_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    let server = Server::start(&empty, &["--poll-interval-ms", "100"]);
+    assert_eq!(server.get("/healthz").status, 200);
+    let ready = server.get("/readyz");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.json()["reason"], "no model is loaded");
+    // A model appearing in the registry makes the server ready without a restart.
+    train(
+        &empty,
+        &[
+            "fit",
+            "--data",
+            &telco(),
+            "--label",
+            "Churn",
+            "--positive",
+            "Yes",
+            "--model",
+            "churn",
+            "--num-iterations",
+            "10",
+        ],
+    )
+    .ok();
+    let mut ready = false;
+    for _ in 0..100 {
+        if server.get("/readyz").status == 200 {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ready, "server did not become ready after a model appeared");
+
+    let registry = registry(dir.path());
+    let server = Server::start(&registry, &[]);
+    let models = server.get("/models").json();
+    let names: Vec<&str> = models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["adoption", "churn"]);
+    let churn = server.get("/models/churn").json();
+    assert_eq!(churn["champion"], 1);
+    assert_eq!(churn["algorithm"], "gbm");
+    assert_eq!(churn["policy"]["default"], false);
+    assert_eq!(churn["policy"]["mode"], "percentile");
+    assert_eq!(
+        churn["policy"]["rules"],
+        json!(["tenure < 2", "Contract == \"Two year\""])
+    );
+    assert!(churn["metrics"]["test"]["auc"].as_f64().unwrap() > 0.8);
+    assert_eq!(churn["features"].as_array().unwrap().len(), 19);
+    let adoption = server.get("/models/adoption").json();
+    assert_eq!(adoption["policy"]["default"], true);
+    assert_eq!(adoption["policy"]["segments"].as_array().unwrap().len(), 3);
+    let missing = server.get("/models/retention");
+    assert_eq!(
+        (missing.status, error(&missing).0.as_str()),
+        (404, "unknown_model")
+    );
+
+    let response = server.request(
+        "POST",
+        "/predict/churn",
+        Some(USER),
+        &[
+            ("content-type", "application/json"),
+            ("x-request-id", "abc-123"),
+        ],
+    );
+    assert_eq!(response.header("x-request-id"), Some("abc-123"));
+    assert!(server
+        .get("/healthz")
+        .header("x-request-id")
+        .is_some_and(|id| !id.is_empty()));
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.body.contains(
+            r#"presage_requests_total{route="/predict/{model}",method="POST",status="200"} 1"#
+        ),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains(r#"presage_predictions_total{model="churn",version="1",segment=""#),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("presage_score_bucket{model=\"churn\""),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains(r#"presage_model_version{model="churn"} 1"#),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        !metrics.body.contains("5575-GNVDE"),
+        "user ids must not become labels"
+    );
+}
+
+#[test]
+fn bad_policy_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let policy = registry.join("churn/policy.toml");
+    let text = std::fs::read_to_string(&policy)
+        .unwrap()
+        .replace("tenure < 2", "tenur < 2");
+    std::fs::write(&policy, text).unwrap();
+    let out = std::process::Command::new(presage_tests::binary("presage-serve"))
+        .arg("--registry")
+        .arg(&registry)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("policy.toml: rule 1 ('tenur < 2'): unknown feature 'tenur'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_drains_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let server = Server::start(&registry, &[]);
+    assert_eq!(server.post("/predict/churn", USER).status, 200);
+    assert_eq!(server.terminate(), Some(0));
+}

@@ -16,7 +16,7 @@ use axum::Router;
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::routes::{health, models, predict};
+use crate::routes::{admin, health, models, predict};
 use crate::state::AppState;
 
 /// Header carrying the request id.
@@ -30,6 +30,11 @@ pub fn app(state: AppState) -> Router {
         .route("/predict/{model}/batch", post(predict::predict_batch))
         .route("/models", get(models::list))
         .route("/models/{name}", get(models::detail))
+        .route(
+            "/models/{name}/aliases/{alias}",
+            axum::routing::put(admin::set_alias),
+        )
+        .route("/admin/reload", post(admin::reload))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))

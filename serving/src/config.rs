@@ -30,6 +30,8 @@ pub struct ConfigFile {
     /// Segment policy files by model name (relative to the config file).
     #[serde(default)]
     pub policies: BTreeMap<String, PathBuf>,
+    /// Bearer token for the admin endpoints (or `PRESAGE_ADMIN_TOKEN`).
+    pub admin_token: Option<String>,
 }
 
 /// Validated configuration.
@@ -51,6 +53,8 @@ pub struct ServeConfig {
     pub required_models: Vec<String>,
     /// Policy files by model name.
     pub policies: BTreeMap<String, PathBuf>,
+    /// Admin token; admin endpoints are disabled without one.
+    pub admin_token: Option<String>,
 }
 
 /// Default listen address.
@@ -82,6 +86,8 @@ pub struct Overrides {
     pub strict: Option<bool>,
     /// `--poll-interval-ms`.
     pub poll_interval_ms: Option<u64>,
+    /// `PRESAGE_ADMIN_TOKEN` (environment only: flags show up in `ps`).
+    pub admin_token: Option<String>,
 }
 
 impl ServeConfig {
@@ -145,6 +151,15 @@ impl ServeConfig {
                 "{name}: poll_interval_ms = {poll} is too small (at least 10)"
             )));
         }
+        let admin_token = overrides
+            .admin_token
+            .or(file.admin_token)
+            .filter(|t| !t.is_empty());
+        if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError(format!(
+                "{name}: the admin token must be at least 16 characters"
+            )));
+        }
         for model in file.models.iter().flatten().chain(file.policies.keys()) {
             presage_models::registry::check_model_name(model)
                 .map_err(|e| ConfigError(format!("{name}: {e}")))?;
@@ -162,6 +177,7 @@ impl ServeConfig {
                 .into_iter()
                 .map(|(model, path)| (model, base.join(path)))
                 .collect(),
+            admin_token,
         })
     }
 }

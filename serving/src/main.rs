@@ -79,6 +79,7 @@ fn main() -> ExitCode {
         max_batch_rows: cli.max_batch_rows,
         strict: cli.strict,
         poll_interval_ms: cli.poll_interval_ms,
+        admin_token: std::env::var("PRESAGE_ADMIN_TOKEN").ok(),
     };
     let config = match ServeConfig::resolve(cli.config.as_deref(), overrides) {
         Ok(config) => config,

@@ -125,6 +125,7 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
 /// A running `presage-serve`, killed when dropped.
 pub struct Server {
     child: std::process::Child,
+    _log: tempfile::NamedTempFile,
     /// `host:port` it listens on.
     pub addr: String,
 }
@@ -160,16 +161,29 @@ impl Server {
     /// Starts `presage-serve --registry REGISTRY --listen 127.0.0.1:0 ARGS...`
     /// and waits for its "listening on" line.
     pub fn start(registry: &Path, args: &[&str]) -> Server {
+        Server::start_with_env(registry, args, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables for the server.
+    pub fn start_with_env(registry: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         use std::io::BufRead;
-        let mut child = Command::new(binary("presage-serve"))
+        let mut command = Command::new(binary("presage-serve"));
+        command
             .arg("--registry")
             .arg(registry)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("PRESAGE_REGISTRY")
-            .env("PRESAGE_LOG", "warn")
+            .env_remove("PRESAGE_ADMIN_TOKEN")
+            .env("PRESAGE_LOG", "warn");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        // Logs go to a file, not a pipe nobody reads (a full pipe would block the server).
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let mut child = command
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stderr(log.reopen().expect("log file handle"))
             .spawn()
             .expect("start presage-serve");
         let stdout = child.stdout.take().expect("stdout");
@@ -178,13 +192,12 @@ impl Server {
             .read_line(&mut line)
             .expect("read presage-serve stdout");
         let Some(addr) = line.trim().strip_prefix("listening on http://") else {
-            let output = child.wait_with_output().expect("presage-serve output");
-            panic!(
-                "presage-serve did not start: {line}{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            let _ = child.wait();
+            let logs = std::fs::read_to_string(log.path()).unwrap_or_default();
+            panic!("presage-serve did not start: {line}{logs}");
         };
         Server {
+            _log: log,
             addr: addr.to_string(),
             child,
         }

@@ -16,7 +16,7 @@ use axum::Router;
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::routes::{admin, health, models, predict};
+use crate::routes::{admin, health, models, predict, v2};
 use crate::state::AppState;
 
 /// Header carrying the request id.
@@ -35,6 +35,15 @@ pub fn app(state: AppState) -> Router {
             axum::routing::put(admin::set_alias),
         )
         .route("/admin/reload", post(admin::reload))
+        .route("/v2/health/live", get(v2::live))
+        .route("/v2/health/ready", get(v2::ready))
+        .route("/v2/models/{name}", get(v2::metadata))
+        .route("/v2/models/{name}/ready", get(v2::model_ready))
+        .route("/v2/models/{name}/infer", post(v2::infer))
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(v2::infer_version),
+        )
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))

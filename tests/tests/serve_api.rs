@@ -495,3 +495,113 @@ fn sigterm_drains_and_exits_zero() {
     assert_eq!(server.post("/predict/churn", USER).status, 200);
     assert_eq!(server.terminate(), Some(0));
 }
+
+#[test]
+fn open_inference_protocol_matches_the_rest_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let server = Server::start(&registry, &[]);
+    assert_eq!(server.get("/v2/health/live").json(), json!({"live": true}));
+    assert_eq!(
+        server.get("/v2/health/ready").json(),
+        json!({"ready": true})
+    );
+    assert_eq!(server.get("/v2/models/churn/ready").status, 200);
+    let meta = server.get("/v2/models/churn").json();
+    assert_eq!(meta["name"], "churn");
+    assert_eq!(meta["versions"], json!(["1"]));
+    assert_eq!(meta["outputs"][0]["name"], "probability");
+    let order: Vec<String> = meta["parameters"]["feature_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(order.len(), 19);
+
+    let user: Value = serde_json::from_str(USER).unwrap();
+    let features = user["features"].as_object().unwrap();
+    let rest = server.post("/predict/churn", USER).json();
+
+    // One named input per feature, two rows (the same user twice).
+    let inputs: Vec<Value> = order
+        .iter()
+        .map(|name| {
+            let v = &features[name];
+            let datatype = if v.is_string() { "BYTES" } else { "FP64" };
+            json!({"name": name, "shape": [2], "datatype": datatype, "data": [v, v]})
+        })
+        .collect();
+    let named = server.post(
+        "/v2/models/churn/infer",
+        &json!({"id": "req-1", "inputs": inputs}).to_string(),
+    );
+    assert_eq!(named.status, 200, "{}", named.body);
+    let named = named.json();
+    assert_eq!(named["id"], "req-1");
+    assert_eq!(named["model_version"], "1");
+    assert_eq!(named["outputs"][0]["data"][0], rest["probability"]);
+    assert_eq!(named["outputs"][0]["data"][1], rest["probability"]);
+    assert_eq!(named["outputs"][1]["data"][0], rest["segment"]);
+    assert_eq!(named["parameters"]["warnings"], json!([]));
+
+    // One FP64 matrix in schema order, categories as their dictionary index.
+    let categories = &meta["parameters"]["categories"];
+    let row: Vec<f64> = order
+        .iter()
+        .map(|name| match &features[name] {
+            Value::String(s) => categories[name]
+                .as_array()
+                .unwrap()
+                .iter()
+                .position(|c| c == s)
+                .unwrap() as f64,
+            v => v.as_f64().unwrap(),
+        })
+        .collect();
+    let matrix = json!({"inputs": [{"name": "input-0", "shape": [1, 19], "datatype": "FP64", "data": [row]}]});
+    let matrix = server.post("/v2/models/churn/infer", &matrix.to_string());
+    assert_eq!(matrix.status, 200, "{}", matrix.body);
+    assert_eq!(matrix.json()["outputs"][0]["data"][0], rest["probability"]);
+    let versioned = server.post(
+        "/v2/models/churn/versions/1/infer",
+        &json!({"inputs": [{"name": "tenure", "shape": [1], "datatype": "FP64", "data": [3]}]})
+            .to_string(),
+    );
+    assert_eq!(versioned.status, 200, "{}", versioned.body);
+    assert_eq!(
+        versioned.json()["parameters"]["warnings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        18
+    );
+
+    let wrong = server.post("/v2/models/churn/infer", r#"{"inputs": [{"name": "input-0", "shape": [2, 19], "datatype": "FP64", "data": [1, 2, 3]}]}"#);
+    assert_eq!(
+        (wrong.status, error(&wrong)),
+        (
+            422,
+            (
+                "invalid_shape".to_string(),
+                Some("inputs[0].data".to_string())
+            )
+        )
+    );
+    let wrong = server.post(
+        "/v2/models/churn/infer",
+        r#"{"inputs": [{"name": "Contract", "shape": [1], "datatype": "FP64", "data": [2]}]}"#,
+    );
+    assert_eq!(
+        (wrong.status, error(&wrong).0.as_str()),
+        (422, "wrong_type")
+    );
+    let missing = server.post(
+        "/v2/models/retention/infer",
+        r#"{"inputs": [{"name": "tenure", "shape": [1], "datatype": "FP64", "data": [2]}]}"#,
+    );
+    assert_eq!(
+        (missing.status, error(&missing).0.as_str()),
+        (404, "unknown_model")
+    );
+}

@@ -1,7 +1,8 @@
 //! HTTP handlers, one module per area: scoring, model information,
-//! health and metrics, and admin.
+//! health and metrics, admin, and the Open Inference Protocol (`v2`).
 
 pub mod admin;
 pub mod health;
 pub mod models;
 pub mod predict;
+pub mod v2;

@@ -34,6 +34,25 @@ struct Inner<'a> {
     field: Option<&'a str>,
 }
 
+/// The error body, as documented in the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// Details of an error.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `unknown_model`.
+    code: String,
+    /// What went wrong and what to do.
+    message: String,
+    /// The request field at fault.
+    field: Option<String>,
+}
+
 impl ApiError {
     /// An error without a field.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {

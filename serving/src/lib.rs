@@ -15,6 +15,7 @@ pub mod config;
 pub mod encode;
 pub mod error;
 pub mod json;
+pub mod openapi;
 pub mod policy;
 pub mod routes;
 pub mod state;

@@ -605,3 +605,84 @@ fn open_inference_protocol_matches_the_rest_api() {
         (404, "unknown_model")
     );
 }
+
+#[test]
+fn openapi_document_lists_every_route_and_each_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let server = Server::start(&registry, &[]);
+    let doc = server.get("/openapi.json");
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, methods)| {
+            methods
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let expected = [
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+        ("GET", "/models"),
+        ("GET", "/models/{name}"),
+        ("GET", "/openapi.json"),
+        ("GET", "/readyz"),
+        ("GET", "/v2/health/live"),
+        ("GET", "/v2/health/ready"),
+        ("GET", "/v2/models/{name}"),
+        ("GET", "/v2/models/{name}/ready"),
+        ("POST", "/admin/reload"),
+        ("POST", "/predict/{model}"),
+        ("POST", "/predict/{model}/batch"),
+        ("POST", "/v2/models/{name}/infer"),
+        ("POST", "/v2/models/{name}/versions/{version}/infer"),
+        ("PUT", "/models/{name}/aliases/{alias}"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented, expected);
+    // Every documented route is served: the router answers it (no 404 `not_found`, no 405).
+    for (method, path) in &documented {
+        let concrete = path
+            .replace("{model}", "churn")
+            .replace("{name}", "churn")
+            .replace("{alias}", "champion")
+            .replace("{version}", "1");
+        let body = (method != "GET").then_some("{}");
+        let response = server.request(
+            method,
+            &concrete,
+            body,
+            &[("content-type", "application/json")],
+        );
+        assert_ne!(response.status, 405, "{method} {concrete}");
+        if response.status == 404 {
+            assert_ne!(
+                error(&response).0,
+                "not_found",
+                "{method} {concrete} is documented but not routed"
+            );
+        }
+        // Documented status codes include the one the server gave.
+        let statuses: Vec<&String> = doc["paths"][path][method.to_lowercase()]["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert!(
+            statuses.contains(&&response.status.to_string()),
+            "{method} {concrete} answered {} (documented: {statuses:?})",
+            response.status
+        );
+    }
+}

@@ -16,12 +16,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::json::ApiJson;
 use crate::state::AppState;
 
 /// Body of `PUT /models/{name}/aliases/{alias}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AliasRequest {
     /// Version the alias should point at.
@@ -73,6 +73,17 @@ async fn reload_now(state: &AppState) -> Value {
 }
 
 /// `POST /admin/reload`: rereads the registry now.
+#[utoipa::path(
+    post,
+    path = "/admin/reload",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "What the reload loaded, promoted and failed to load", body = Object),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "Admin endpoints are disabled", body = ErrorBody),
+    )
+)]
 pub async fn reload(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -84,13 +95,32 @@ pub async fn reload(
 /// `PUT /models/{name}/aliases/{alias}`: points an alias at a version that
 /// loads, then reloads. A version that does not load leaves the alias as it
 /// was (409).
+#[utoipa::path(
+    put,
+    path = "/models/{name}/aliases/{alias}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("name" = String, Path, description = "Model name"), ("alias" = String, Path, description = "Alias, e.g. champion")),
+    request_body = AliasRequest,
+    responses(
+        (status = 200, description = "Alias moved and models reloaded", body = Object),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "Admin endpoints are disabled", body = ErrorBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "Unknown version", body = ErrorBody),
+        (status = 409, description = "The version does not load; alias unchanged", body = ErrorBody),
+        (status = 422, description = "Invalid body or alias name", body = ErrorBody),
+    )
+)]
 pub async fn set_alias(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((name, alias)): Path<(String, String)>,
-    ApiJson(request): ApiJson<AliasRequest>,
+    body: Result<ApiJson<AliasRequest>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
+    // Authorise before looking at the body.
     authorize(&state, &headers)?;
+    let ApiJson(request) = body?;
     let registry = state.store.registry().clone();
     presage_models::registry::check_alias(&alias)
         .map_err(|e| ApiError::invalid("invalid_alias", e.to_string(), "alias"))?;

@@ -9,12 +9,19 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "Live", body = Object)))]
 pub async fn live() -> impl IntoResponse {
     Json(json!({"status": "live"}))
 }
 
 /// `GET /readyz`: every required model (or, with none configured, at least
 /// one model) is loaded. 503 with the missing names otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready: missing models", body = Object))
+)]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let catalog = state.store.catalog();
     let servable = catalog.servable();
@@ -43,6 +50,7 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let body = state
         .metrics

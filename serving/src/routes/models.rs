@@ -7,7 +7,7 @@ use presage_models::artifact::Metrics;
 use presage_models::schema::FeatureKind;
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::policy::PolicyMode;
 use crate::state::AppState;
 use crate::store::{LoadedVersion, ModelEntry};
@@ -51,12 +51,20 @@ fn summary(entry: &ModelEntry) -> Value {
 }
 
 /// `GET /models`.
+#[utoipa::path(get, path = "/models", tag = "models", responses((status = 200, description = "Every loaded model", body = Object)))]
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
     let catalog = state.store.catalog();
     Json(json!({"models": catalog.models.values().map(summary).collect::<Vec<_>>()}))
 }
 
 /// `GET /models/{name}`.
+#[utoipa::path(
+    get,
+    path = "/models/{name}",
+    tag = "models",
+    params(("name" = String, Path, description = "Model name")),
+    responses((status = 200, description = "Versions, metrics, schema, policy, load errors", body = Object), (status = 404, description = "Unknown model", body = ErrorBody))
+)]
 pub async fn detail(
     State(state): State<AppState>,
     Path(name): Path<String>,

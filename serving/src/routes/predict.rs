@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::encode::{encode, EncodedRow};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::json::ApiJson;
 use crate::state::AppState;
 use crate::store::LoadedVersion;
@@ -21,18 +21,20 @@ use crate::store::LoadedVersion;
 const MAX_EXPLAIN: usize = 100;
 
 /// One user to score.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PredictRequest {
-    /// The caller's id for the user (echoed back; never logged).
+    /// The caller's id for the user, a string or a number (echoed back; never logged).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub user_id: Option<Value>,
-    /// Feature name → value.
+    /// Feature name → value: numbers for numeric features, strings for categorical ones, null for missing.
+    #[schema(value_type = Object)]
     pub features: Map<String, Value>,
 }
 
 /// Many users to score.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// Users, answered in the same order.
@@ -40,7 +42,8 @@ pub struct BatchRequest {
 }
 
 /// Query parameters of the predict routes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PredictQuery {
     /// Return the K strongest feature contributions.
     pub explain: Option<String>,
@@ -51,29 +54,32 @@ pub struct PredictQuery {
 }
 
 /// The onboarding payload of a segment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Onboarding {
     /// Flow id.
     pub flow: String,
     /// Free-form attributes.
+    #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
 }
 
 /// One feature's contribution to the raw score.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Reason {
     /// Feature name.
     pub feature: String,
     /// The value sent (null when missing).
+    #[schema(value_type = Object)]
     pub value: Value,
     /// Contribution to the raw score (log-odds for boosted models).
     pub contribution: f64,
 }
 
 /// One scored user.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Prediction {
     /// As sent.
+    #[schema(value_type = Option<String>)]
     pub user_id: Value,
     /// Calibrated probability.
     pub probability: f64,
@@ -92,7 +98,7 @@ pub struct Prediction {
 }
 
 /// Answer of `POST /predict/{model}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PredictResponse {
     /// Model name.
     pub model: String,
@@ -104,7 +110,7 @@ pub struct PredictResponse {
 }
 
 /// Answer of `POST /predict/{model}/batch`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BatchResponse {
     /// Model name.
     pub model: String,
@@ -286,6 +292,20 @@ fn check_user_id(id: &Option<Value>, field: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /predict/{model}`.
+#[utoipa::path(
+    post,
+    path = "/predict/{model}",
+    tag = "scoring",
+    params(("model" = String, Path, description = "Model name"), PredictQuery),
+    request_body = PredictRequest,
+    responses(
+        (status = 200, description = "Probability, segment and onboarding", body = PredictResponse),
+        (status = 400, description = "Malformed JSON or query", body = ErrorBody),
+        (status = 404, description = "Unknown model or version", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 422, description = "A feature has the wrong type", body = ErrorBody),
+    )
+)]
 pub async fn predict(
     State(state): State<AppState>,
     Path(model): Path<String>,
@@ -306,6 +326,20 @@ pub async fn predict(
 }
 
 /// `POST /predict/{model}/batch`.
+#[utoipa::path(
+    post,
+    path = "/predict/{model}/batch",
+    tag = "scoring",
+    params(("model" = String, Path, description = "Model name"), PredictQuery),
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "Predictions in request order", body = BatchResponse),
+        (status = 400, description = "Malformed JSON or query", body = ErrorBody),
+        (status = 404, description = "Unknown model or version", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 422, description = "Empty or oversized batch, or a wrong feature type", body = ErrorBody),
+    )
+)]
 pub async fn predict_batch(
     State(state): State<AppState>,
     Path(model): Path<String>,

@@ -20,13 +20,13 @@ use presage_models::schema::{FeatureKind, UNSEEN_CATEGORY};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::json::ApiJson;
 use crate::state::AppState;
 use crate::store::LoadedVersion;
 
 /// One input tensor.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct InferInput {
     /// Tensor name: a feature name, or anything for the single matrix input.
     pub name: String,
@@ -35,11 +35,12 @@ pub struct InferInput {
     /// `FP64`, `FP32`, `INT64`, `INT32`, `BOOL` or `BYTES`.
     pub datatype: String,
     /// Values, flat or nested, row-major.
+    #[schema(value_type = Vec<Object>)]
     pub data: Value,
 }
 
 /// An inference request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct InferRequest {
     /// Echoed back.
     #[serde(default)]
@@ -48,18 +49,27 @@ pub struct InferRequest {
     pub inputs: Vec<InferInput>,
     /// Ignored (accepted for compatibility).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub parameters: Option<Value>,
     /// Ignored: both outputs are always returned.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub outputs: Option<Value>,
 }
 
 /// `GET /v2/health/live`.
+#[utoipa::path(get, path = "/v2/health/live", tag = "open inference protocol", responses((status = 200, description = "Live", body = Object)))]
 pub async fn live() -> Json<Value> {
     Json(json!({"live": true}))
 }
 
 /// `GET /v2/health/ready`: ready when a model is loaded.
+#[utoipa::path(
+    get,
+    path = "/v2/health/ready",
+    tag = "open inference protocol",
+    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready", body = Object))
+)]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let catalog = state.store.catalog();
     let servable = catalog.servable();
@@ -110,6 +120,13 @@ fn champion(
 }
 
 /// `GET /v2/models/{name}`: metadata.
+#[utoipa::path(
+    get,
+    path = "/v2/models/{name}",
+    tag = "open inference protocol",
+    params(("name" = String, Path, description = "Model name")),
+    responses((status = 200, description = "Inputs, outputs, versions, feature order and categories", body = Object), (status = 404, description = "Unknown model", body = ErrorBody))
+)]
 pub async fn metadata(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -157,6 +174,13 @@ pub async fn metadata(
 }
 
 /// `GET /v2/models/{name}/ready`.
+#[utoipa::path(
+    get,
+    path = "/v2/models/{name}/ready",
+    tag = "open inference protocol",
+    params(("name" = String, Path, description = "Model name")),
+    responses((status = 200, description = "Ready", body = Object), (status = 404, description = "Unknown model", body = ErrorBody))
+)]
 pub async fn model_ready(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -358,6 +382,19 @@ async fn infer_with(
 }
 
 /// `POST /v2/models/{name}/infer`.
+#[utoipa::path(
+    post,
+    path = "/v2/models/{name}/infer",
+    tag = "open inference protocol",
+    params(("name" = String, Path, description = "Model name")),
+    request_body = InferRequest,
+    responses(
+        (status = 200, description = "Outputs probability and segment", body = Object),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 422, description = "Wrong shape or type", body = ErrorBody),
+    )
+)]
 pub async fn infer(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -367,6 +404,19 @@ pub async fn infer(
 }
 
 /// `POST /v2/models/{name}/versions/{version}/infer`.
+#[utoipa::path(
+    post,
+    path = "/v2/models/{name}/versions/{version}/infer",
+    tag = "open inference protocol",
+    params(("name" = String, Path, description = "Model name"), ("version" = String, Path, description = "Version number")),
+    request_body = InferRequest,
+    responses(
+        (status = 200, description = "Outputs probability and segment", body = Object),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "Unknown model or version", body = ErrorBody),
+        (status = 422, description = "Wrong shape or type", body = ErrorBody),
+    )
+)]
 pub async fn infer_version(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,

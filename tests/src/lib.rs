@@ -229,6 +229,16 @@ impl Server {
         self.request("GET", path, None, &[])
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the server to exit and returns its exit code.
+    pub fn wait(mut self) -> Option<i32> {
+        self.child.wait().expect("wait for presage-serve").code()
+    }
+
     /// Sends SIGTERM and waits for the exit code.
     pub fn terminate(mut self) -> Option<i32> {
         Command::new("kill")

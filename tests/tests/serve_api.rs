@@ -488,12 +488,35 @@ fn bad_policy_refuses_to_start() {
 }
 
 #[test]
-fn sigterm_drains_and_exits_zero() {
+fn sigterm_drains_in_flight_requests_and_exits_zero() {
+    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let server = Server::start(&registry, &[]);
     assert_eq!(server.post("/predict/churn", USER).status, 200);
-    assert_eq!(server.terminate(), Some(0));
+    // A request is in flight (head and half the body sent) when SIGTERM arrives.
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    let head = format!(
+        "POST /predict/churn HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        USER.len()
+    );
+    let (first, rest) = USER.split_at(USER.len() / 2);
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(first.as_bytes()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = server.pid();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    stream.write_all(rest.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"segment\""), "{response}");
+    // New connections are refused once it has drained, and it exits 0.
+    assert_eq!(server.wait(), Some(0));
 }
 
 #[test]

@@ -27,7 +27,7 @@ export SERVE_BENCH_PIDFILE="$PIDFILE"
 
 for arg in "$@"; do
   case "$arg" in
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   esac
 done
 

@@ -62,7 +62,8 @@ impl SplitRule {
 /// used for unseen categories, fractions, infinities) is no known category.
 #[inline]
 pub fn category_code(x: f64) -> Option<u32> {
-    if x >= 0.0 && x <= u32::MAX as f64 && x.fract() == 0.0 {
+    // A cast and a comparison, not `fract()` (a libm call on the scoring path).
+    if x >= 0.0 && x <= u32::MAX as f64 && (x as u32) as f64 == x {
         Some(x as u32)
     } else {
         None

@@ -92,29 +92,97 @@ fn acceptable_id(value: &HeaderValue) -> Option<String> {
         .then(|| text.to_string())
 }
 
+/// Routes as metric labels. Label values are `'static` so that recording a
+/// request allocates nothing; a route missing here is labelled `other`.
+const ROUTES: &[&str] = &[
+    "/predict/{model}",
+    "/predict/{model}/batch",
+    "/models",
+    "/models/{name}",
+    "/models/{name}/aliases/{alias}",
+    "/admin/reload",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2/models/{name}",
+    "/v2/models/{name}/ready",
+    "/v2/models/{name}/infer",
+    "/v2/models/{name}/versions/{version}/infer",
+];
+
+fn route_label(request: &Request) -> &'static str {
+    match request.extensions().get::<MatchedPath>() {
+        Some(path) => ROUTES
+            .iter()
+            .copied()
+            .find(|r| *r == path.as_str())
+            .unwrap_or("other"),
+        None => "unmatched",
+    }
+}
+
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match *method {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::DELETE => "DELETE",
+        axum::http::Method::HEAD => "HEAD",
+        _ => "other",
+    }
+}
+
+fn status_label(code: u16) -> &'static str {
+    match code {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        413 => "413",
+        415 => "415",
+        422 => "422",
+        500 => "500",
+        503 => "503",
+        _ => "other",
+    }
+}
+
 async fn observe(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().clone();
+    let route = route_label(&request);
+    let method = method_label(request.method());
     let id = request
         .headers()
         .get(REQUEST_ID)
         .and_then(acceptable_id)
         .unwrap_or_else(new_request_id);
     let started = Instant::now();
-    let span = tracing::info_span!("request", id = %id, method = %method, route = %route);
+    // Per-request spans and lines are debug level: at info, logging every
+    // request would cost more than scoring it. Server errors are always logged.
+    let span = tracing::debug_span!("request", id = %id, method, route);
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("presage_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.clone())
-        .increment(1);
-    metrics::histogram!("presage_request_duration_seconds", "route" => route.clone(), "status" => status.clone())
+    let status = response.status();
+    let status_label = status_label(status.as_u16());
+    metrics::counter!("presage_requests_total", "route" => route, "method" => method, "status" => status_label).increment(1);
+    metrics::histogram!("presage_request_duration_seconds", "route" => route, "status" => status_label)
         .record(elapsed.as_secs_f64());
-    span.in_scope(
-        || tracing::info!(status = %status, micros = elapsed.as_micros() as u64, "handled"),
-    );
+    if status.is_server_error() {
+        tracing::warn!(request_id = %id, route, status = status_label, "request failed");
+    } else {
+        span.in_scope(|| {
+            tracing::debug!(
+                status = status_label,
+                micros = elapsed.as_micros() as u64,
+                "handled"
+            )
+        });
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

@@ -150,6 +150,8 @@ pub struct SegmentPolicy {
 /// The segment chosen for one prediction.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Assignment<'a> {
+    /// Position of the segment in [`SegmentPolicy::segments`].
+    pub index: usize,
     /// The segment.
     pub segment: &'a Segment,
     /// The rule that overrode the band, if any.
@@ -328,6 +330,7 @@ impl SegmentPolicy {
         for rule in &self.rules {
             if rule.matches(row) {
                 return Assignment {
+                    index: rule.segment,
                     segment: &self.segments[rule.segment],
                     rule: Some(&rule.when),
                 };
@@ -348,6 +351,7 @@ impl SegmentPolicy {
             .position(|s| position < s.to)
             .unwrap_or(self.segments.len() - 1);
         Assignment {
+            index,
             segment: &self.segments[index],
             rule: None,
         }

@@ -34,6 +34,11 @@ pub struct LoadedVersion {
     pub categories: Vec<Option<HashMap<String, u32>>>,
     /// The segment policy, checked against this version's schema.
     pub policy: Arc<SegmentPolicy>,
+    /// `presage_predictions_total` for each segment of the policy, registered
+    /// once so that counting a prediction allocates nothing.
+    pub segment_counters: Vec<metrics::Counter>,
+    /// `presage_score` for this model.
+    pub score_histogram: metrics::Histogram,
 }
 
 impl LoadedVersion {
@@ -47,12 +52,23 @@ impl LoadedVersion {
             .map(|(i, n)| (n.to_string(), i))
             .collect();
         let categories = artifact.schema.category_lookup();
+        let (model, version) = (artifact.name.clone(), artifact.version.to_string());
+        let segment_counters = policy
+            .segments
+            .iter()
+            .map(|s| {
+                metrics::counter!("presage_predictions_total", "model" => model.clone(), "version" => version.clone(), "segment" => s.name.clone())
+            })
+            .collect();
+        let score_histogram = metrics::histogram!("presage_score", "model" => model);
         let loaded = LoadedVersion {
             artifact,
             compiled,
             positions,
             categories,
             policy: Arc::new(policy),
+            segment_counters,
+            score_histogram,
         };
         // Warm-up: touch every tree once and check the output is usable.
         let row = vec![f64::NAN; loaded.compiled.n_features()];

@@ -251,7 +251,6 @@ fn explain(
 
 fn predict_one(
     model: &LoadedVersion,
-    name: &str,
     request: PredictRequest,
     encoded: EncodedRow,
     probability: f64,
@@ -260,10 +259,8 @@ fn predict_one(
     let quantiles = &model.artifact.score_quantiles;
     let assignment = model.policy.assign(probability, &encoded.row, quantiles);
     let segment = assignment.segment;
-    let version = model.version().to_string();
-    metrics::counter!("presage_predictions_total", "model" => name.to_string(), "version" => version, "segment" => segment.name.clone())
-        .increment(1);
-    metrics::histogram!("presage_score", "model" => name.to_string()).record(probability);
+    model.segment_counters[assignment.index].increment(1);
+    model.score_histogram.record(probability);
     let reasons = (options.explain > 0)
         .then(|| explain(model, &encoded.row, &request.features, options.explain));
     Prediction {
@@ -317,7 +314,7 @@ pub async fn predict(
     check_user_id(&request.user_id, "user_id")?;
     let encoded = encode(&version, &request.features, state.config.strict, "features")?;
     let probability = version.probability(&encoded.row);
-    let prediction = predict_one(&version, &model, request, encoded, probability, &options);
+    let prediction = predict_one(&version, request, encoded, probability, &options);
     Ok(Json(PredictResponse {
         model,
         version: version.version(),
@@ -384,7 +381,7 @@ pub async fn predict_batch(
         .into_iter()
         .zip(encoded)
         .zip(probabilities)
-        .map(|((row, encoded), p)| predict_one(&version, &model, row, encoded, p, &options))
+        .map(|((row, encoded), p)| predict_one(&version, row, encoded, p, &options))
         .collect();
     Ok(Json(BatchResponse {
         model,

@@ -359,15 +359,12 @@ async fn infer_with(
     let mut segments = Vec::with_capacity(n);
     for (p, row) in probabilities.iter_mut().zip(rows.chunks(width.max(1))) {
         *p = model.artifact.calibration.apply(*p);
-        let segment = &model
+        let assignment = model
             .policy
-            .assign(*p, row, &model.artifact.score_quantiles)
-            .segment
-            .name;
-        metrics::counter!("presage_predictions_total", "model" => name.clone(), "version" => model.version().to_string(), "segment" => segment.clone())
-            .increment(1);
-        metrics::histogram!("presage_score", "model" => name.clone()).record(*p);
-        segments.push(segment.clone());
+            .assign(*p, row, &model.artifact.score_quantiles);
+        model.segment_counters[assignment.index].increment(1);
+        model.score_histogram.record(*p);
+        segments.push(assignment.segment.name.clone());
     }
     Ok(Json(json!({
         "model_name": name,

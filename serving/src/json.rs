@@ -29,6 +29,51 @@ where
     }
 }
 
+/// A request body that must be JSON (`Content-Type: application/json`),
+/// read as bytes within the body limit, for handlers that parse it
+/// themselves (see [`crate::row_parser`]). Rejections match [`ApiJson`]'s.
+#[derive(Debug, Clone)]
+pub struct JsonBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json")
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
+        }
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(JsonBody(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "the request body is larger than the server's limit (max_body_bytes)",
+                ))
+            }
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
 fn rejection_to_error(rejection: JsonRejection) -> ApiError {
     let status = rejection.status();
     let detail = rejection.body_text();

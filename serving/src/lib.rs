@@ -18,5 +18,6 @@ pub mod json;
 pub mod openapi;
 pub mod policy;
 pub mod routes;
+pub mod row_parser;
 pub mod state;
 pub mod store;

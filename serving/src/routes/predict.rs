@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::encode::{encode, EncodedRow};
 use crate::error::{ApiError, ErrorBody};
-use crate::json::ApiJson;
+use crate::json::JsonBody;
+use crate::row_parser::{self, ParsedUser};
 use crate::state::AppState;
 use crate::store::LoadedVersion;
 
@@ -249,9 +250,12 @@ fn explain(
     })
 }
 
+/// Segment, metrics and response for one scored row; `features` are the
+/// values as sent, needed only for explanations.
 fn predict_one(
     model: &LoadedVersion,
-    request: PredictRequest,
+    user_id: Option<Value>,
+    features: Option<&Map<String, Value>>,
     encoded: EncodedRow,
     probability: f64,
     options: &Options,
@@ -261,10 +265,12 @@ fn predict_one(
     let segment = assignment.segment;
     model.segment_counters[assignment.index].increment(1);
     model.score_histogram.record(probability);
-    let reasons = (options.explain > 0)
-        .then(|| explain(model, &encoded.row, &request.features, options.explain));
+    let reasons = match (options.explain, features) {
+        (0, _) | (_, None) => None,
+        (k, Some(features)) => Some(explain(model, &encoded.row, features, k)),
+    };
     Prediction {
-        user_id: request.user_id.unwrap_or(Value::Null),
+        user_id: user_id.unwrap_or(Value::Null),
         probability,
         segment: segment.name.clone(),
         rule: assignment.rule.map(str::to_string),
@@ -275,6 +281,14 @@ fn predict_one(
         warnings: encoded.warnings,
         reasons,
     }
+}
+
+/// Feature values as sent, kept for explanations.
+type SentFeatures = Option<Vec<Map<String, Value>>>;
+
+/// Parses a body with the generic path (`Value`s kept for explanations).
+fn parse_generic<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| row_parser::json_error(&e))
 }
 
 fn check_user_id(id: &Option<Value>, field: &str) -> Result<(), ApiError> {
@@ -307,14 +321,36 @@ pub async fn predict(
     State(state): State<AppState>,
     Path(model): Path<String>,
     query: Result<Query<PredictQuery>, QueryRejection>,
-    ApiJson(request): ApiJson<PredictRequest>,
+    JsonBody(body): JsonBody,
 ) -> Result<Json<PredictResponse>, ApiError> {
     let Query(query) = query.map_err(query_error)?;
     let (version, options) = select(&state, &model, &query)?;
-    check_user_id(&request.user_id, "user_id")?;
-    let encoded = encode(&version, &request.features, state.config.strict, "features")?;
-    let probability = version.probability(&encoded.row);
-    let prediction = predict_one(&version, request, encoded, probability, &options);
+    let strict = state.config.strict;
+    let prediction = if options.explain > 0 {
+        let request: PredictRequest = parse_generic(&body)?;
+        check_user_id(&request.user_id, "user_id")?;
+        let encoded = encode(&version, &request.features, strict, "features")?;
+        let probability = version.probability(&encoded.row);
+        predict_one(
+            &version,
+            request.user_id,
+            Some(&request.features),
+            encoded,
+            probability,
+            &options,
+        )
+    } else {
+        let user = row_parser::parse_user(&body, &version, strict)?;
+        let probability = version.probability(&user.encoded.row);
+        predict_one(
+            &version,
+            user.user_id,
+            None,
+            user.encoded,
+            probability,
+            &options,
+        )
+    };
     Ok(Json(PredictResponse {
         model,
         version: version.version(),
@@ -341,11 +377,35 @@ pub async fn predict_batch(
     State(state): State<AppState>,
     Path(model): Path<String>,
     query: Result<Query<PredictQuery>, QueryRejection>,
-    ApiJson(request): ApiJson<BatchRequest>,
+    JsonBody(body): JsonBody,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let Query(query) = query.map_err(query_error)?;
     let (version, options) = select(&state, &model, &query)?;
-    let n = request.rows.len();
+    let strict = state.config.strict;
+    // Explanations need the values as sent: parse generically then.
+    let (users, features): (Vec<ParsedUser>, SentFeatures) = if options.explain > 0 {
+        let request: BatchRequest = parse_generic(&body)?;
+        let mut users = Vec::with_capacity(request.rows.len());
+        let mut features = Vec::with_capacity(request.rows.len());
+        for (i, row) in request.rows.into_iter().enumerate() {
+            check_user_id(&row.user_id, &format!("rows[{i}].user_id"))?;
+            let encoded = encode(
+                &version,
+                &row.features,
+                strict,
+                &format!("rows[{i}].features"),
+            )?;
+            users.push(ParsedUser {
+                user_id: row.user_id,
+                encoded,
+            });
+            features.push(row.features);
+        }
+        (users, Some(features))
+    } else {
+        (row_parser::parse_batch(&body, &version, strict)?, None)
+    };
+    let n = users.len();
     if n == 0 {
         return Err(ApiError::invalid(
             "empty_batch",
@@ -361,27 +421,22 @@ pub async fn predict_batch(
             "rows",
         ));
     }
-    let mut encoded = Vec::with_capacity(n);
-    for (i, row) in request.rows.iter().enumerate() {
-        check_user_id(&row.user_id, &format!("rows[{i}].user_id"))?;
-        encoded.push(encode(
-            &version,
-            &row.features,
-            state.config.strict,
-            &format!("rows[{i}].features"),
-        )?);
-    }
-    let matrix: Vec<f64> = encoded.iter().flat_map(|e| e.row.iter().copied()).collect();
+    let matrix: Vec<f64> = users
+        .iter()
+        .flat_map(|u| u.encoded.row.iter().copied())
+        .collect();
     let mut probabilities = version.compiled.predict_batch(&matrix);
     for p in &mut probabilities {
         *p = version.artifact.calibration.apply(*p);
     }
-    let results = request
-        .rows
+    let results = users
         .into_iter()
-        .zip(encoded)
         .zip(probabilities)
-        .map(|((row, encoded), p)| predict_one(&version, row, encoded, p, &options))
+        .enumerate()
+        .map(|(i, (user, p))| {
+            let sent = features.as_ref().map(|f| &f[i]);
+            predict_one(&version, user.user_id, sent, user.encoded, p, &options)
+        })
         .collect();
     Ok(Json(BatchResponse {
         model,

@@ -308,11 +308,7 @@ impl ModelStore {
                 let artifact = match ModelArtifact::read(&path) {
                     Ok(a) => a,
                     Err(e) => {
-                        self.remember_failure(&path);
-                        let message = format!("{name}@{version}: {e}");
-                        metrics::counter!("presage_model_load_failures_total", "model" => name.clone()).increment(1);
-                        report.failed.push(message.clone());
-                        entry.errors.push(message);
+                        self.record_failure(&mut report, &mut entry, &path, version, e);
                         continue;
                     }
                 };
@@ -333,13 +329,7 @@ impl ModelStore {
                         report.loaded.push(format!("{name}@{version}"));
                         entry.versions.insert(version, Arc::new(loaded));
                     }
-                    Err(e) => {
-                        self.remember_failure(&path);
-                        let message = format!("{name}@{version}: {e}");
-                        metrics::counter!("presage_model_load_failures_total", "model" => name.clone()).increment(1);
-                        report.failed.push(message.clone());
-                        entry.errors.push(message);
-                    }
+                    Err(e) => self.record_failure(&mut report, &mut entry, &path, version, e),
                 }
             }
             if let Some(error) = policy_error {
@@ -386,6 +376,25 @@ impl ModelStore {
             catalog.models.insert(name, entry);
         }
         Ok((catalog, report))
+    }
+
+    /// Records that a version failed to load: in the report, in the model's
+    /// errors, in `/metrics`, and in the list of files not to retry until
+    /// they change.
+    fn record_failure(
+        &self,
+        report: &mut ReloadReport,
+        entry: &mut ModelEntry,
+        path: &PathBuf,
+        version: u64,
+        reason: impl std::fmt::Display,
+    ) {
+        self.remember_failure(path);
+        let message = format!("{}@{version}: {reason}", entry.name);
+        metrics::counter!("presage_model_load_failures_total", "model" => entry.name.clone())
+            .increment(1);
+        report.failed.push(message.clone());
+        entry.errors.push(message);
     }
 
     fn known_failure(&self, path: &PathBuf) -> bool {

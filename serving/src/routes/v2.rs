@@ -132,12 +132,13 @@ pub async fn metadata(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let model = champion(&state, &name, None)?;
+    // A reload may have swapped the catalog since: read versions defensively.
     let catalog = state.store.catalog();
-    let versions: Vec<String> = catalog.models[&name]
-        .versions
-        .keys()
-        .map(u64::to_string)
-        .collect();
+    let versions: Vec<String> = catalog
+        .models
+        .get(&name)
+        .map(|entry| entry.versions.keys().map(u64::to_string).collect())
+        .unwrap_or_else(|| vec![model.version().to_string()]);
     let schema = &model.artifact.schema;
     let inputs: Vec<Value> = schema
         .features

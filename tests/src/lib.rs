@@ -329,3 +329,45 @@ fn dechunk(mut rest: &str) -> String {
     }
     out
 }
+
+/// Scores the shipped Telco table with `presage-train predict` (the model's
+/// champion, or the version named in `extra`) and returns each customer's
+/// probability as bits, for exact comparisons.
+pub fn predict_telco(registry: &Path, out_dir: &Path, extra: &[&str]) -> BTreeMap<String, u64> {
+    let data = presage_datasets::telco_churn_csv().display().to_string();
+    let out = out_dir.join("telco_scores.csv");
+    let mut args = vec![
+        "predict",
+        "--model",
+        "churn",
+        "--data",
+        &data,
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    train(registry, &args).ok();
+    read_probabilities(&out, "customerID")
+}
+
+/// Reads `id_column` and `probability` from a CSV written by
+/// `presage-train`, as id → probability bits.
+pub fn read_probabilities(path: &Path, id_column: &str) -> BTreeMap<String, u64> {
+    let (header, rows) = read_csv(path);
+    let id = header
+        .iter()
+        .position(|h| h == id_column)
+        .expect("id column");
+    let p = header
+        .iter()
+        .position(|h| h == "probability")
+        .expect("probability column");
+    rows.iter()
+        .map(|r| {
+            (
+                r[id].clone(),
+                r[p].parse::<f64>().expect("probability").to_bits(),
+            )
+        })
+        .collect()
+}

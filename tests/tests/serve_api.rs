@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use presage_tests::{read_csv, train, Server};
+use presage_tests::{train, Server};
 use serde_json::{json, Value};
 
 fn telco() -> String {
@@ -111,27 +111,10 @@ fn predicts_segments_and_explains_like_the_batch_cli() {
     assert!(magnitudes.windows(2).all(|w| w[0] >= w[1]), "{reasons:?}");
 
     // The same user scored by `presage-train predict` gets exactly the same probability.
-    let scored = dir.path().join("scored.csv");
-    train(
-        &registry,
-        &[
-            "predict",
-            "--model",
-            "churn",
-            "--data",
-            &telco(),
-            "--out",
-            scored.to_str().unwrap(),
-        ],
-    )
-    .ok();
-    let (_, rows) = read_csv(&scored);
-    let batch: f64 = rows.iter().find(|r| r[0] == "5575-GNVDE").unwrap()[1]
-        .parse()
-        .unwrap();
+    let batch = presage_tests::predict_telco(&registry, dir.path(), &[]);
     assert_eq!(
         body["probability"].as_f64().unwrap().to_bits(),
-        batch.to_bits()
+        batch["5575-GNVDE"]
     );
 
     // A rule overrides the band.

@@ -2,10 +2,9 @@
 //! binary, check held-out quality, reload the artifact through `predict`
 //! and reproduce the test-set probabilities exactly, and prove determinism.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use presage_tests::{read_csv, train};
+use presage_tests::train;
 
 fn telco() -> String {
     presage_datasets::telco_churn_csv().display().to_string()
@@ -31,26 +30,6 @@ fn fit(registry: &Path, algo: &str, extra: &[&str]) -> serde_json::Value {
     ];
     args.extend_from_slice(extra);
     train(registry, &args).ok().json()
-}
-
-fn probabilities(path: &Path, id_column: &str) -> HashMap<String, u64> {
-    let (header, rows) = read_csv(path);
-    let id = header
-        .iter()
-        .position(|h| h == id_column)
-        .expect("id column");
-    let p = header
-        .iter()
-        .position(|h| h == "probability")
-        .expect("probability column");
-    rows.iter()
-        .map(|r| {
-            (
-                r[id].clone(),
-                r[p].parse::<f64>().expect("probability").to_bits(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -91,23 +70,9 @@ fn gbm_beats_the_bar_and_predict_reproduces_test_probabilities() {
     assert!(Path::new(report["artifact"].as_str().unwrap()).exists());
 
     // Reload through predict on the full table: held-out rows get exactly the same probabilities.
-    let scored = dir.path().join("scored.csv");
-    train(
-        &registry,
-        &[
-            "predict",
-            "--model",
-            "churn",
-            "--data",
-            &telco(),
-            "--out",
-            scored.to_str().unwrap(),
-        ],
-    )
-    .ok();
-    let all = probabilities(&scored, "customerID");
+    let all = presage_tests::predict_telco(&registry, dir.path(), &[]);
     assert_eq!(all.len(), 7043);
-    let test = probabilities(&held_out, "customerID");
+    let test = presage_tests::read_probabilities(&held_out, "customerID");
     assert_eq!(test.len() as u64, report["rows"]["test"].as_u64().unwrap());
     for (id, bits) in &test {
         assert_eq!(

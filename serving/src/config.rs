@@ -181,3 +181,58 @@ impl ServeConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("serve.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_paths_resolve_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "listen = \"127.0.0.1:9000\"\nregistry = \"models\"\nmax_batch_rows = 50\nmodels = [\"churn\"]\n[policies]\nchurn = \"p/churn.toml\"\n",
+        );
+        let from_file = ServeConfig::resolve(Some(&path), Overrides::default()).unwrap();
+        assert_eq!(from_file.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(from_file.registry, dir.path().join("models"));
+        assert_eq!(from_file.max_batch_rows, 50);
+        assert_eq!(from_file.required_models, vec!["churn".to_string()]);
+        assert_eq!(from_file.policies["churn"], dir.path().join("p/churn.toml"));
+        assert_eq!(from_file.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            registry: Some(PathBuf::from("/srv/registry")),
+            max_batch_rows: Some(7),
+            ..Overrides::default()
+        };
+        let merged = ServeConfig::resolve(Some(&path), overrides).unwrap();
+        assert_eq!(merged.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(merged.registry, PathBuf::from("/srv/registry"));
+        assert_eq!(merged.max_batch_rows, 7);
+    }
+
+    #[test]
+    fn bad_values_name_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = |text: &str| {
+            ServeConfig::resolve(Some(&write(dir.path(), text)), Overrides::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(error("listen = \"localhost\"\n")
+            .contains("serve.toml: listen = \"localhost\" is not an address"));
+        assert!(
+            error("max_batch_rows = 0\n").contains("serve.toml: max_batch_rows must be at least 1")
+        );
+        assert!(error("admin_token = \"short\"\n").contains("at least 16 characters"));
+        assert!(error("models = [\"bad name\"]\n").contains("invalid model name 'bad name'"));
+        assert!(error("strict = \"yes\"\n").contains("serve.toml"));
+    }
+}

@@ -5,14 +5,13 @@
 //!
 //! [`store`] keeps the loaded models in an atomically swapped catalog and
 //! reloads it from the registry; [`policy`] turns probabilities into
-//! segments; [`encode`] turns request features into model rows; [`routes`]
+//! segments; [`row_parser`] turns request bodies into model rows; [`routes`]
 //! holds the handlers and [`app`] the router and its middleware. Errors are
 //! always [`error::ApiError`] JSON. This crate links `presage-models` and no
 //! dataframe library.
 
 pub mod app;
 pub mod config;
-pub mod encode;
 pub mod error;
 pub mod json;
 pub mod openapi;

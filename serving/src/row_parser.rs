@@ -1,13 +1,19 @@
 //! Parses predict request bodies straight into model rows.
 //!
-//! The generic path (`serde_json` into a map of `Value`s, then
-//! [`crate::encode::encode`]) allocates a string per feature name and value.
-//! This parser walks the JSON once with a schema-aware `DeserializeSeed`:
-//! feature names are borrowed from the body, looked up in the model's
-//! schema, and each value is written into its slot of the row. It gives
-//! exactly the rows, warnings and errors of the generic path (a test checks
-//! both on the same inputs); requests that ask for explanations use the
-//! generic path, which keeps the sent values for `reasons`.
+//! One pass over the JSON with a schema-aware `DeserializeSeed`, instead of
+//! a map of `Value`s that would allocate a string per feature name and
+//! value: feature names are borrowed from the body and looked up in the
+//! model's schema, and each value is written into its slot of the row.
+//!
+//! Each schema feature is looked up by name: numbers for numeric features,
+//! strings (categories) for categorical ones. A wrong type is a 422 naming
+//! the feature. Absent features are scored as missing and listed in
+//! `warnings`; `null` is missing too (the caller said so, no warning). An
+//! unseen category is scored as the model scores unseen categories and
+//! listed in `warnings`. Unknown features are listed in `warnings` and
+//! ignored, or rejected with 422 when the server runs with `strict = true`.
+//! When the caller asks for explanations, the values as sent are kept too,
+//! for the `reasons`.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -18,9 +24,20 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::Deserializer;
 use serde_json::Value;
 
-use crate::encode::EncodedRow;
 use crate::error::ApiError;
 use crate::store::LoadedVersion;
+
+/// A row ready to score and what the caller should know about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedRow {
+    /// Values in schema order.
+    pub row: Vec<f64>,
+    /// Non-fatal problems (missing, unknown features, unseen categories).
+    pub warnings: Vec<String>,
+    /// The values as sent, in schema order (null where absent), when kept
+    /// for explanations.
+    pub sent: Option<Vec<Value>>,
+}
 
 /// One parsed user.
 #[derive(Debug)]
@@ -58,6 +75,7 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
 struct Context<'m> {
     model: &'m LoadedVersion,
     strict: bool,
+    keep_values: bool,
     error: RefCell<Option<ApiError>>,
 }
 
@@ -71,7 +89,7 @@ impl Context<'_> {
 
 /// What a feature value turned out to be.
 enum Cell<'de> {
-    Number(f64),
+    Number(serde_json::Number),
     Text(Cow<'de, str>),
     Null,
     Other(&'static str),
@@ -85,13 +103,14 @@ impl<'de> Visitor<'de> for CellVisitor {
         f.write_str("a number, a string or null")
     }
     fn visit_f64<E>(self, v: f64) -> Result<Cell<'de>, E> {
-        Ok(Cell::Number(v))
+        // JSON numbers are finite, so this is always `Some`.
+        Ok(serde_json::Number::from_f64(v).map_or(Cell::Null, Cell::Number))
     }
     fn visit_i64<E>(self, v: i64) -> Result<Cell<'de>, E> {
-        Ok(Cell::Number(v as f64))
+        Ok(Cell::Number(v.into()))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Cell<'de>, E> {
-        Ok(Cell::Number(v as f64))
+        Ok(Cell::Number(v.into()))
     }
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cell<'de>, E> {
         Ok(Cell::Text(Cow::Borrowed(v)))
@@ -147,6 +166,10 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
         let schema = &model.artifact.schema;
         let mut row = vec![f64::NAN; schema.len()];
         let mut given = vec![false; schema.len()];
+        let mut sent = self
+            .context
+            .keep_values
+            .then(|| vec![Value::Null; schema.len()]);
         let mut unseen = Vec::new();
         let mut unknown = Vec::new();
         while let Some(Key(name)) = map.next_key::<Key>()? {
@@ -164,10 +187,17 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
             };
             given[position] = true;
             let cell: Cell = map.next_value()?;
+            if let Some(sent) = sent.as_mut() {
+                sent[position] = match &cell {
+                    Cell::Number(n) => Value::Number(n.clone()),
+                    Cell::Text(t) => Value::String(t.to_string()),
+                    Cell::Null | Cell::Other(_) => Value::Null,
+                };
+            }
             let lookup = model.categories[position].as_ref();
             row[position] = match (lookup, cell) {
                 (_, Cell::Null) => f64::NAN,
-                (None, Cell::Number(x)) => x,
+                (None, Cell::Number(x)) => x.as_f64().unwrap_or(f64::NAN),
                 (Some(lookup), Cell::Text(text)) => match lookup.get(text.as_ref()) {
                     Some(code) => f64::from(*code),
                     None => {
@@ -193,8 +223,8 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
                 }
             };
         }
-        // Same warnings, in the same order, as `encode::encode` (which walks
-        // the request's keys sorted by name, then the schema).
+        // Warnings: unseen categories and unknown features by name, then
+        // missing features in schema order.
         let mut named: Vec<(String, String)> = unseen
             .iter()
             .map(|&p| {
@@ -220,7 +250,11 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
                 ));
             }
         }
-        Ok(EncodedRow { row, warnings })
+        Ok(EncodedRow {
+            row,
+            warnings,
+            sent,
+        })
     }
 }
 
@@ -352,6 +386,7 @@ fn parse_with<T>(
     body: &[u8],
     model: &LoadedVersion,
     strict: bool,
+    keep_values: bool,
     run: impl FnOnce(
         &Context,
         &mut serde_json::Deserializer<serde_json::de::SliceRead>,
@@ -360,6 +395,7 @@ fn parse_with<T>(
     let context = Context {
         model,
         strict,
+        keep_values,
         error: RefCell::new(None),
     };
     let mut deserializer = serde_json::Deserializer::from_slice(body);
@@ -372,7 +408,7 @@ fn parse_with<T>(
 }
 
 /// Maps a `serde_json` error like the `ApiJson` extractor does.
-pub fn json_error(e: &serde_json::Error) -> ApiError {
+fn json_error(e: &serde_json::Error) -> ApiError {
     use axum::http::StatusCode;
     match e.classify() {
         serde_json::error::Category::Data => ApiError::new(
@@ -388,13 +424,15 @@ pub fn json_error(e: &serde_json::Error) -> ApiError {
     }
 }
 
-/// Parses a `POST /predict/{model}` body.
+/// Parses a `POST /predict/{model}` body; `keep_values` keeps the values
+/// as sent (for explanations).
 pub fn parse_user(
     body: &[u8],
     model: &LoadedVersion,
     strict: bool,
+    keep_values: bool,
 ) -> Result<ParsedUser, ApiError> {
-    parse_with(body, model, strict, |context, d| {
+    parse_with(body, model, strict, keep_values, |context, d| {
         UserSeed {
             context,
             prefix: String::new(),
@@ -403,13 +441,15 @@ pub fn parse_user(
     })
 }
 
-/// Parses a `POST /predict/{model}/batch` body.
+/// Parses a `POST /predict/{model}/batch` body; `keep_values` as in
+/// [`parse_user`].
 pub fn parse_batch(
     body: &[u8],
     model: &LoadedVersion,
     strict: bool,
+    keep_values: bool,
 ) -> Result<Vec<ParsedUser>, ApiError> {
-    parse_with(body, model, strict, |context, d| {
+    parse_with(body, model, strict, keep_values, |context, d| {
         BatchSeed { context }.deserialize(d)
     })
 }

@@ -11,7 +11,6 @@ use presage_models::shap::ShapWorkspace;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::encode::{encode, EncodedRow};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::row_parser::{self, ParsedUser};
@@ -21,12 +20,11 @@ use crate::store::LoadedVersion;
 /// Most reasons `?explain=K` may ask for.
 const MAX_EXPLAIN: usize = 100;
 
-/// One user to score.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// One user to score. Bodies are parsed by [`crate::row_parser`] straight
+/// into model rows; this type describes them for the OpenAPI document.
+#[derive(Debug, utoipa::ToSchema)]
 pub struct PredictRequest {
     /// The caller's id for the user, a string or a number (echoed back; never logged).
-    #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub user_id: Option<Value>,
     /// Feature name → value: numbers for numeric features, strings for categorical ones, null for missing.
@@ -34,9 +32,9 @@ pub struct PredictRequest {
     pub features: Map<String, Value>,
 }
 
-/// Many users to score.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// Many users to score (described for the OpenAPI document, like
+/// [`PredictRequest`]).
+#[derive(Debug, utoipa::ToSchema)]
 pub struct BatchRequest {
     /// Users, answered in the same order.
     pub rows: Vec<PredictRequest>,
@@ -217,13 +215,9 @@ thread_local! {
     static SHAP: std::cell::RefCell<(ShapWorkspace, Vec<f64>)> = std::cell::RefCell::new((ShapWorkspace::new(), Vec::new()));
 }
 
-/// The K largest contributions by magnitude (ties: schema order).
-fn explain(
-    model: &LoadedVersion,
-    row: &[f64],
-    features: &Map<String, Value>,
-    k: usize,
-) -> Vec<Reason> {
+/// The K largest contributions by magnitude (ties: schema order); `sent`
+/// holds the values as sent, by schema position.
+fn explain(model: &LoadedVersion, row: &[f64], sent: &[Value], k: usize) -> Vec<Reason> {
     SHAP.with_borrow_mut(|(workspace, contributions)| {
         contributions.clear();
         contributions.resize(row.len() + 1, 0.0);
@@ -238,39 +232,34 @@ fn explain(
         order
             .into_iter()
             .take(k)
-            .map(|i| {
-                let name = &model.artifact.schema.features[i].name;
-                Reason {
-                    feature: name.clone(),
-                    value: features.get(name).cloned().unwrap_or(Value::Null),
-                    contribution: contributions[i],
-                }
+            .map(|i| Reason {
+                feature: model.artifact.schema.features[i].name.clone(),
+                value: sent[i].clone(),
+                contribution: contributions[i],
             })
             .collect()
     })
 }
 
-/// Segment, metrics and response for one scored row; `features` are the
-/// values as sent, needed only for explanations.
+/// Segment, metrics and response for one scored user.
 fn predict_one(
     model: &LoadedVersion,
-    user_id: Option<Value>,
-    features: Option<&Map<String, Value>>,
-    encoded: EncodedRow,
+    user: ParsedUser,
     probability: f64,
     options: &Options,
 ) -> Prediction {
+    let encoded = user.encoded;
     let quantiles = &model.artifact.score_quantiles;
     let assignment = model.policy.assign(probability, &encoded.row, quantiles);
     let segment = assignment.segment;
     model.segment_counters[assignment.index].increment(1);
     model.score_histogram.record(probability);
-    let reasons = match (options.explain, features) {
+    let reasons = match (options.explain, &encoded.sent) {
         (0, _) | (_, None) => None,
-        (k, Some(features)) => Some(explain(model, &encoded.row, features, k)),
+        (k, Some(sent)) => Some(explain(model, &encoded.row, sent, k)),
     };
     Prediction {
-        user_id: user_id.unwrap_or(Value::Null),
+        user_id: user.user_id.unwrap_or(Value::Null),
         probability,
         segment: segment.name.clone(),
         rule: assignment.rule.map(str::to_string),
@@ -280,25 +269,6 @@ fn predict_one(
         },
         warnings: encoded.warnings,
         reasons,
-    }
-}
-
-/// Feature values as sent, kept for explanations.
-type SentFeatures = Option<Vec<Map<String, Value>>>;
-
-/// Parses a body with the generic path (`Value`s kept for explanations).
-fn parse_generic<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| row_parser::json_error(&e))
-}
-
-fn check_user_id(id: &Option<Value>, field: &str) -> Result<(), ApiError> {
-    match id {
-        None | Some(Value::String(_)) | Some(Value::Number(_)) => Ok(()),
-        Some(_) => Err(ApiError::invalid(
-            "wrong_type",
-            "user_id must be a string or a number",
-            field,
-        )),
     }
 }
 
@@ -325,32 +295,9 @@ pub async fn predict(
 ) -> Result<Json<PredictResponse>, ApiError> {
     let Query(query) = query.map_err(query_error)?;
     let (version, options) = select(&state, &model, &query)?;
-    let strict = state.config.strict;
-    let prediction = if options.explain > 0 {
-        let request: PredictRequest = parse_generic(&body)?;
-        check_user_id(&request.user_id, "user_id")?;
-        let encoded = encode(&version, &request.features, strict, "features")?;
-        let probability = version.probability(&encoded.row);
-        predict_one(
-            &version,
-            request.user_id,
-            Some(&request.features),
-            encoded,
-            probability,
-            &options,
-        )
-    } else {
-        let user = row_parser::parse_user(&body, &version, strict)?;
-        let probability = version.probability(&user.encoded.row);
-        predict_one(
-            &version,
-            user.user_id,
-            None,
-            user.encoded,
-            probability,
-            &options,
-        )
-    };
+    let user = row_parser::parse_user(&body, &version, state.config.strict, options.explain > 0)?;
+    let probability = version.probability(&user.encoded.row);
+    let prediction = predict_one(&version, user, probability, &options);
     Ok(Json(PredictResponse {
         model,
         version: version.version(),
@@ -381,30 +328,7 @@ pub async fn predict_batch(
 ) -> Result<Json<BatchResponse>, ApiError> {
     let Query(query) = query.map_err(query_error)?;
     let (version, options) = select(&state, &model, &query)?;
-    let strict = state.config.strict;
-    // Explanations need the values as sent: parse generically then.
-    let (users, features): (Vec<ParsedUser>, SentFeatures) = if options.explain > 0 {
-        let request: BatchRequest = parse_generic(&body)?;
-        let mut users = Vec::with_capacity(request.rows.len());
-        let mut features = Vec::with_capacity(request.rows.len());
-        for (i, row) in request.rows.into_iter().enumerate() {
-            check_user_id(&row.user_id, &format!("rows[{i}].user_id"))?;
-            let encoded = encode(
-                &version,
-                &row.features,
-                strict,
-                &format!("rows[{i}].features"),
-            )?;
-            users.push(ParsedUser {
-                user_id: row.user_id,
-                encoded,
-            });
-            features.push(row.features);
-        }
-        (users, Some(features))
-    } else {
-        (row_parser::parse_batch(&body, &version, strict)?, None)
-    };
+    let users = row_parser::parse_batch(&body, &version, state.config.strict, options.explain > 0)?;
     let n = users.len();
     if n == 0 {
         return Err(ApiError::invalid(
@@ -432,11 +356,7 @@ pub async fn predict_batch(
     let results = users
         .into_iter()
         .zip(probabilities)
-        .enumerate()
-        .map(|(i, (user, p))| {
-            let sent = features.as_ref().map(|f| &f[i]);
-            predict_one(&version, user.user_id, sent, user.encoded, p, &options)
-        })
+        .map(|(user, p)| predict_one(&version, user, p, &options))
         .collect();
     Ok(Json(BatchResponse {
         model,

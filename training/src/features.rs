@@ -13,7 +13,7 @@ use presage_models::schema::{FeatureKind, FeatureSchema, UNSEEN_CATEGORY};
 
 use crate::booster::ColumnKind;
 use crate::params::Objective;
-use crate::table::{format_number, ColumnData, Table};
+use crate::table::{ColumnData, Table};
 
 /// Errors turning a table into model inputs; each names the file and column.
 #[derive(Debug, thiserror::Error)]
@@ -113,8 +113,6 @@ pub struct ColumnRoles {
     pub id: Option<String>,
     /// Columns to leave out.
     pub drop: Vec<String>,
-    /// Binary or regression.
-    pub objective: Objective,
 }
 
 /// A table prepared for training.
@@ -175,10 +173,11 @@ fn require<'t>(
 fn encode_target(
     table: &Table,
     roles: &ColumnRoles,
+    objective: Objective,
 ) -> Result<(Task, Vec<Option<f64>>), FeatureError> {
     let path = table.path.display().to_string();
     let data = require(table, &roles.label, "label")?;
-    if roles.objective == Objective::Regression {
+    if objective == Objective::Regression {
         let values = match data {
             ColumnData::Numeric(v) => v.iter().map(|x| (!x.is_nan()).then_some(*x)).collect(),
             ColumnData::Text(v) => {
@@ -275,10 +274,15 @@ fn dictionary(values: &[Option<String>]) -> Vec<String> {
     categories.into_iter().map(|(c, _)| c.to_string()).collect()
 }
 
-/// Picks label and features from a training table.
-pub fn prepare(table: &Table, roles: &ColumnRoles) -> Result<Prepared, FeatureError> {
+/// Picks label and features from a training table, for a binary or
+/// regression objective.
+pub fn prepare(
+    table: &Table,
+    roles: &ColumnRoles,
+    objective: Objective,
+) -> Result<Prepared, FeatureError> {
     let path = table.path.display().to_string();
-    let (task, target) = encode_target(table, roles)?;
+    let (task, target) = encode_target(table, roles, objective)?;
     if let Some(id) = &roles.id {
         require(table, id, "id")?;
     }
@@ -462,9 +466,4 @@ pub fn encode_labels(table: &Table, task: &Task) -> Result<Vec<Option<f64>>, Fea
             }
         }
     }
-}
-
-/// Text of a numeric value as written in the data (used for ids).
-pub fn id_text(x: f64) -> String {
-    format_number(x)
 }

@@ -223,15 +223,13 @@ pub fn run(
     }
     presage_models::registry::check_model_name(&plan.model)?;
     let table = read_table(&plan.data)?;
-    let prepared = prepare(&table, &plan.roles)?;
+    let prepared = prepare(
+        &table,
+        &plan.roles,
+        plan.params.objective.unwrap_or(Objective::Binary),
+    )?;
     let n_features = prepared.features.len();
     // Check parameters before any heavy work.
-    let objective = plan.params.objective.unwrap_or(Objective::Binary);
-    if objective != plan.roles.objective {
-        return Err(FitError::Plan(
-            "objective in [params] and --objective disagree".into(),
-        ));
-    }
     let gbm = (plan.algorithm == Algorithm::GradientBoosting)
         .then(|| plan.params.check_gbm(n_features))
         .transpose()?;

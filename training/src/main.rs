@@ -489,7 +489,6 @@ fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
             positive: args.positive.clone(),
             id: args.id.clone(),
             drop: args.drop.clone(),
-            objective: params.objective.unwrap_or(Objective::Binary),
         },
         model: args.model.clone(),
         algorithm,

@@ -371,3 +371,24 @@ pub fn read_probabilities(path: &Path, id_column: &str) -> BTreeMap<String, u64>
         })
         .collect()
 }
+
+/// `presage-train fit` of the `churn` model on the shipped Telco table
+/// (label `Churn`, positive `Yes`, id `customerID`) with `extra` flags.
+pub fn fit_churn(registry: &Path, extra: &[&str]) -> Run {
+    let data = presage_datasets::telco_churn_csv().display().to_string();
+    let mut args = vec![
+        "fit",
+        "--data",
+        &data,
+        "--label",
+        "Churn",
+        "--positive",
+        "Yes",
+        "--id",
+        "customerID",
+        "--model",
+        "churn",
+    ];
+    args.extend_from_slice(extra);
+    train(registry, &args)
+}

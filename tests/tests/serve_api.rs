@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use presage_tests::{train, Server};
+use presage_tests::{fit_churn, train, Server};
 use serde_json::{json, Value};
 
 fn telco() -> String {
@@ -16,26 +16,8 @@ fn telco() -> String {
 /// v1 (no policy: served with the default one).
 fn registry(dir: &Path) -> PathBuf {
     let registry = dir.join("registry");
+    fit_churn(&registry, &["--num-iterations", "60"]).ok();
     let data = telco();
-    train(
-        &registry,
-        &[
-            "fit",
-            "--data",
-            &data,
-            "--label",
-            "Churn",
-            "--positive",
-            "Yes",
-            "--id",
-            "customerID",
-            "--model",
-            "churn",
-            "--num-iterations",
-            "60",
-        ],
-    )
-    .ok();
     train(
         &registry,
         &[
@@ -346,23 +328,7 @@ fn models_health_metrics_and_request_ids() {
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert_eq!(ready.json()["reason"], "no model is loaded");
     // A model appearing in the registry makes the server ready without a restart.
-    train(
-        &empty,
-        &[
-            "fit",
-            "--data",
-            &telco(),
-            "--label",
-            "Churn",
-            "--positive",
-            "Yes",
-            "--model",
-            "churn",
-            "--num-iterations",
-            "10",
-        ],
-    )
-    .ok();
+    fit_churn(&empty, &["--num-iterations", "10"]).ok();
     let mut ready = false;
     for _ in 0..100 {
         if server.get("/readyz").status == 200 {

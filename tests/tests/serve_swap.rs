@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use presage_models::registry::Registry;
-use presage_tests::{http, train, Server};
+use presage_tests::{fit_churn, http, Server};
 use serde_json::Value;
 
 const TOKEN: &str = "0123456789abcdef-test-token";
@@ -19,26 +19,7 @@ type Answer = (u16, Option<u64>);
 const USER: &str = r#"{"user_id": "u-1", "features": {"tenure": 4, "Contract": "Month-to-month", "MonthlyCharges": 80.0, "InternetService": "Fiber optic"}}"#;
 
 fn fit(registry: &std::path::Path, seed: &str) {
-    let data = presage_datasets::telco_churn_csv().display().to_string();
-    train(
-        registry,
-        &[
-            "fit",
-            "--data",
-            &data,
-            "--label",
-            "Churn",
-            "--positive",
-            "Yes",
-            "--model",
-            "churn",
-            "--num-iterations",
-            "30",
-            "--seed",
-            seed,
-        ],
-    )
-    .ok();
+    fit_churn(registry, &["--num-iterations", "30", "--seed", seed]).ok();
 }
 
 fn start(registry: &std::path::Path) -> Server {

@@ -4,32 +4,16 @@
 
 use std::path::Path;
 
-use presage_tests::train;
+use presage_tests::{fit_churn, train};
 
 fn telco() -> String {
     presage_datasets::telco_churn_csv().display().to_string()
 }
 
 fn fit(registry: &Path, algo: &str, extra: &[&str]) -> serde_json::Value {
-    let data = telco();
-    let mut args = vec![
-        "fit",
-        "--data",
-        &data,
-        "--label",
-        "Churn",
-        "--positive",
-        "Yes",
-        "--id",
-        "customerID",
-        "--model",
-        "churn",
-        "--algo",
-        algo,
-        "--json",
-    ];
+    let mut args = vec!["--algo", algo, "--json"];
     args.extend_from_slice(extra);
-    train(registry, &args).ok().json()
+    fit_churn(registry, &args).ok().json()
 }
 
 #[test]

@@ -18,3 +18,35 @@ pub struct AppState {
     /// Renders `/metrics` (absent when no recorder was installed).
     pub metrics: Option<PrometheusHandle>,
 }
+
+/// Whether the server is ready, and why not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Readiness {
+    /// Models that can serve.
+    pub servable: Vec<String>,
+    /// Required models (from the config) that cannot.
+    pub missing: Vec<String>,
+}
+
+impl Readiness {
+    /// Ready: every required model (or, with none configured, at least one
+    /// model) is loaded.
+    pub fn ready(&self) -> bool {
+        self.missing.is_empty() && !self.servable.is_empty()
+    }
+}
+
+impl AppState {
+    /// Readiness of the current catalog (shared by `/readyz` and the V2 route).
+    pub fn readiness(&self) -> Readiness {
+        let servable = self.store.catalog().servable();
+        let missing = self
+            .config
+            .required_models
+            .iter()
+            .filter(|m| !servable.contains(m))
+            .cloned()
+            .collect();
+        Readiness { servable, missing }
+    }
+}

@@ -23,28 +23,21 @@ pub async fn live() -> impl IntoResponse {
     responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready: missing models", body = Object))
 )]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let catalog = state.store.catalog();
-    let servable = catalog.servable();
-    let missing: Vec<&String> = state
-        .config
-        .required_models
-        .iter()
-        .filter(|m| !servable.contains(m))
-        .collect();
-    if missing.is_empty() && !servable.is_empty() {
+    let readiness = state.readiness();
+    if readiness.ready() {
         (
             StatusCode::OK,
-            Json(json!({"status": "ready", "models": servable})),
+            Json(json!({"status": "ready", "models": readiness.servable})),
         )
     } else {
-        let reason = if servable.is_empty() {
-            "no model is loaded".to_string()
+        let reason = if readiness.servable.is_empty() {
+            "no model is loaded"
         } else {
-            "required models are not loaded".to_string()
+            "required models are not loaded"
         };
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "reason": reason, "missing": missing})),
+            Json(json!({"status": "not ready", "reason": reason, "missing": readiness.missing})),
         )
     }
 }

@@ -63,7 +63,7 @@ pub async fn live() -> Json<Value> {
     Json(json!({"live": true}))
 }
 
-/// `GET /v2/health/ready`: ready when a model is loaded.
+/// `GET /v2/health/ready`: ready as `/readyz` is.
 #[utoipa::path(
     get,
     path = "/v2/health/ready",
@@ -71,14 +71,7 @@ pub async fn live() -> Json<Value> {
     responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready", body = Object))
 )]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let catalog = state.store.catalog();
-    let servable = catalog.servable();
-    let ready = !servable.is_empty()
-        && state
-            .config
-            .required_models
-            .iter()
-            .all(|m| servable.contains(m));
+    let ready = state.readiness().ready();
     (
         if ready {
             StatusCode::OK

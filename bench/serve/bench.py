@@ -24,12 +24,16 @@ What it does, in order:
 
 Contestants:
   presage            presage-serve with its defaults (tokio multi-thread
-                     runtime, one JSON log line per request on stderr, sent
-                     to a file)
+                     runtime; per-request log lines are at debug level, off)
   fastapi-naive-1w   app_naive.py, `uvicorn app_naive:app` (uvicorn's default
                      access log on, to a file)
   fastapi-naive-2w   the same with `--workers 2`
   fastapi-tuned-2w   app_tuned.py, `--workers 2 --no-access-log`
+  axum-ceiling       serving/examples/http_ceiling.rs: the same axum + tokio
+                     stack as presage-serve answering a fixed response of the
+                     same size without parsing or scoring; the ceiling any
+                     axum service reaches on this machine (single-row
+                     measurements only)
 uvicorn is installed as `uvicorn[standard]` (uvloop and httptools), which is
 what `pip install "fastapi[standard]"` brings.
 
@@ -99,7 +103,10 @@ CONTESTANTS = {
     "fastapi-naive-1w": "FastAPI naive, 1 worker",
     "fastapi-naive-2w": "FastAPI naive, 2 workers",
     "fastapi-tuned-2w": "FastAPI tuned, 2 workers",
+    "axum-ceiling": "axum ceiling (no work)",
 }
+# Reference points that are not peers: excluded from the FastAPI ratios.
+REFERENCES = {"axum-ceiling"}
 
 
 def log(message):
@@ -364,6 +371,8 @@ def make_server(name, paths, pidfile):
     if name == "presage":
         argv = [str(paths["serve"]), "--registry", str(paths["registry"]), "--listen", "127.0.0.1:0"]
         return Server(name, argv, env, paths["logs"], pidfile, listen_from_stdout=True)
+    if name == "axum-ceiling":
+        return Server(name, [str(paths["ceiling"]), "127.0.0.1:0"], env, paths["logs"], pidfile, listen_from_stdout=True)
     port = free_port()
     env["PRESAGE_BENCH_MODEL_DIR"] = str(paths["lightgbm"])
     module, workers, extra = {
@@ -467,7 +476,10 @@ def bench_contestant(entry, name, paths, bodies, plan, seconds, warmup, pidfile)
     try:
         log(f"{name}: starting")
         server.start()
-        entry["check"] = check(server, bodies)
+        if name in REFERENCES:
+            plan = [m for m in plan if m[2] == "" and m[3] == "single"]
+        else:
+            entry["check"] = check(server, bodies)
         warm_urls = []
         for _key, _title, suffix, body, _tc, _rows in plan:
             if (suffix, body) not in warm_urls:
@@ -618,7 +630,7 @@ def targets(contestants):
     peers = [
         (e["label"], e["measurements"]["single_sat"]["rps"])
         for n, e in contestants.items()
-        if n != "presage" and "single_sat" in e["measurements"]
+        if n != "presage" and n not in REFERENCES and "single_sat" in e["measurements"]
     ]
     if sat and peers:
         label, best = max(peers, key=lambda x: x[1])
@@ -628,6 +640,13 @@ def targets(contestants):
             "measured": f"{sat['rps']:,.0f} req/s vs {best:,.0f} ({label}) = {factor:.1f}x",
             "verdict": "PASS" if factor >= TARGET_RPS_FACTOR else "FAIL",
         })
+    ceiling = contestants.get("axum-ceiling", {}).get("measurements", {}).get("single_sat")
+    if sat and ceiling:
+        result.append({
+            "target": "(reference) Presage saturation throughput as a share of the axum ceiling",
+            "measured": f"{sat['rps']:,.0f} req/s vs {ceiling['rps']:,.0f} = {sat['rps'] / ceiling['rps']:.0%}",
+            "verdict": "INFO",
+        })
     if presage:
         errors = sum(m["errors_total"] for m in presage.values())
         result.append({
@@ -635,7 +654,9 @@ def targets(contestants):
             "measured": f"{errors} errors",
             "verdict": "PASS" if errors == 0 else "FAIL",
         })
-    peer_errors = sum(m["errors_total"] for n, e in contestants.items() if n != "presage" for m in e["measurements"].values())
+    peer_errors = sum(
+        m["errors_total"] for n, e in contestants.items() if n != "presage" and n not in REFERENCES for m in e["measurements"].values()
+    )
     result.append({
         "target": "zero errors (FastAPI setups, for the record)",
         "measured": f"{peer_errors} errors",
@@ -667,9 +688,14 @@ def main():
 
     target_dir = Path(os.environ.get("CARGO_TARGET_DIR") or "/root/.cache/presage-target")
     serve_bin, train_bin = target_dir / "release/presage-serve", target_dir / "release/presage-train"
-    for b in (serve_bin, train_bin):
+    ceiling_bin = target_dir / "release/examples/http_ceiling"
+    needed = [serve_bin, train_bin] + ([ceiling_bin] if "axum-ceiling" in names else [])
+    for b in needed:
         if not os.access(b, os.X_OK):
-            raise SystemExit(f"{b} is missing: build with `cargo build --release -p presage-serving -p presage-training`")
+            raise SystemExit(
+                f"{b} is missing: build with `cargo build --release -p presage-serving -p presage-training"
+                " --bin presage-serve --bin presage-train --example http_ceiling`"
+            )
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
 
@@ -691,7 +717,7 @@ def main():
     lgbm_model = train_lightgbm(models / "lightgbm", logs)
     log(f"  {lgbm_model['trees']} trees, test AUC {lgbm_model['test_auc']:.4f}")
     bodies = write_bodies(out / "bodies", models / "lightgbm")
-    paths = {"serve": serve_bin, "registry": models / "registry", "lightgbm": models / "lightgbm", "logs": logs}
+    paths = {"serve": serve_bin, "registry": models / "registry", "lightgbm": models / "lightgbm", "logs": logs, "ceiling": ceiling_bin}
     plan = measurements(args.threads, args.connections)
     results = {
         "started_at": started.isoformat(timespec="seconds"),

@@ -75,9 +75,11 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 # --- Presage binaries ---------------------------------------------------------
-if [ ! -x "$CARGO_TARGET_DIR/release/presage-serve" ] || [ ! -x "$CARGO_TARGET_DIR/release/presage-train" ]; then
-  echo "run.sh: building presage-serve and presage-train (release); cargo waits if another build holds the lock" >&2
-  (cd "$REPO" && cargo build --release -p presage-serving -p presage-training)
+if [ ! -x "$CARGO_TARGET_DIR/release/presage-serve" ] || [ ! -x "$CARGO_TARGET_DIR/release/presage-train" ] \
+   || [ ! -x "$CARGO_TARGET_DIR/release/examples/http_ceiling" ]; then
+  echo "run.sh: building presage-serve, presage-train and the http_ceiling example (release); cargo waits if another build holds the lock" >&2
+  (cd "$REPO" && cargo build --release -p presage-serving -p presage-training \
+     --bin presage-serve --bin presage-train --example http_ceiling)
 fi
 
 # Not exec: the EXIT trap must outlive bench.py.

@@ -317,8 +317,34 @@ impl CompiledEnsemble {
         } else {
             row
         };
+        // A walk is a chain of dependent loads; walking LANES trees at once
+        // gives the CPU independent chains to overlap. Leaves step to
+        // themselves, so lanes that arrive early idle in place. The sum is
+        // still taken in tree order (bit-identical to one tree at a time).
         let mut sum = self.base_score;
-        for &tree in &self.trees {
+        let mut groups = self.trees.chunks_exact(LANES);
+        for group in &mut groups {
+            let mut index: [u32; LANES] = std::array::from_fn(|l| group[l].0);
+            let mut remaining = group.iter().map(|&(_, depth)| depth).max().unwrap_or(0);
+            while remaining > 0 {
+                let before = index;
+                for _ in 0..remaining.min(2) {
+                    for at in index.iter_mut() {
+                        let node = self.node(*at);
+                        let (feature, missing_right) = self.feature_of(node);
+                        *at = self.step_value(node, row[feature], missing_right);
+                    }
+                }
+                remaining = remaining.saturating_sub(2);
+                if index == before {
+                    break;
+                }
+            }
+            for at in index {
+                sum += self.values[at as usize];
+            }
+        }
+        for &tree in groups.remainder() {
             sum += self.leaf_value(tree, row);
         }
         sum

@@ -140,7 +140,7 @@ fn link() -> impl Strategy<Value = Link> {
 fn spec(n_features: usize) -> impl Strategy<Value = EnsembleSpec> {
     (
         vec(any::<bool>(), n_features),
-        vec(shape(), 0..8),
+        vec(shape(), 0..20), // past LANES (8) trees: full and partial tree groups
         prop_oneof![4 => -5.0..5.0f64, 1 => Just(0.0), 1 => signed(1e10..1e15f64)],
         link(),
         0u8..3,

@@ -9,6 +9,8 @@
 //! 20      32    SHA-256 of the payload
 //! 52      n     payload: ModelArtifact encoded with bincode 2 (serde, standard config)
 //! ```
+//! Format versions: 1 had no `feature_spec`; 2 added it (version 1 files
+//! still load, with `feature_spec: None`).
 //! Loading checks the magic, the format version, the length and the
 //! checksum before decoding, and validates the decoded trees, schema and
 //! calibration before anything scores with them. Decoding is plain data:
@@ -32,9 +34,9 @@ use crate::schema::FeatureSchema;
 /// First bytes of every artifact file.
 pub const MAGIC: [u8; 8] = *b"PRESAGE\x01";
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Format versions this build reads.
-pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1];
+pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1, 2];
 /// Size of the header in bytes.
 pub const HEADER_LEN: usize = 8 + 4 + 8 + 32;
 /// Largest payload accepted when decoding (guards against crafted lengths).
@@ -215,6 +217,74 @@ pub struct ModelArtifact {
     pub importance: Vec<FeatureImportance>,
     /// Score distribution on held-out rows.
     pub score_quantiles: ScoreQuantiles,
+    /// How the features were built from warehouse extracts; `None` for a
+    /// model trained on a ready-made feature table.
+    pub feature_spec: Option<FeatureSpecRecord>,
+}
+
+/// The feature and label spec a model's training table was built with, so
+/// that callers (and `GET /models/{name}`) know what each feature means.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSpecRecord {
+    /// The spec sections of the training config, as JSON.
+    pub spec_json: String,
+    /// Each built feature and what it measures, in table order.
+    pub features: Vec<FeatureDescription>,
+    /// The label column and what it means.
+    pub label: FeatureDescription,
+}
+
+/// A named column and what it measures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureDescription {
+    /// Column name.
+    pub name: String,
+    /// What it measures.
+    pub description: String,
+}
+
+/// Format version 1's payload: [`ModelArtifact`] before `feature_spec`.
+/// bincode encodes fields by position, so old files decode through this.
+#[derive(Serialize, Deserialize)]
+struct PayloadV1 {
+    name: String,
+    version: u64,
+    created_at_unix: i64,
+    trainer_version: String,
+    algorithm: Algorithm,
+    params: Vec<(String, String)>,
+    task: Task,
+    id_column: Option<String>,
+    schema: FeatureSchema,
+    ensemble: Ensemble,
+    calibration: Calibrator,
+    data: DataFingerprint,
+    evaluation: Evaluation,
+    importance: Vec<FeatureImportance>,
+    score_quantiles: ScoreQuantiles,
+}
+
+impl From<PayloadV1> for ModelArtifact {
+    fn from(v1: PayloadV1) -> Self {
+        ModelArtifact {
+            name: v1.name,
+            version: v1.version,
+            created_at_unix: v1.created_at_unix,
+            trainer_version: v1.trainer_version,
+            algorithm: v1.algorithm,
+            params: v1.params,
+            task: v1.task,
+            id_column: v1.id_column,
+            schema: v1.schema,
+            ensemble: v1.ensemble,
+            calibration: v1.calibration,
+            data: v1.data,
+            evaluation: v1.evaluation,
+            importance: v1.importance,
+            score_quantiles: v1.score_quantiles,
+            feature_spec: None,
+        }
+    }
 }
 
 /// Why an artifact could not be read or written.
@@ -335,13 +405,18 @@ impl ModelArtifact {
         if Sha256::digest(payload).as_slice() != &bytes[20..52] {
             return Err(ArtifactError::Checksum { path });
         }
-        let (artifact, used): (ModelArtifact, usize) =
-            bincode::serde::decode_from_slice(payload, bincode_config()).map_err(|e| {
-                ArtifactError::Decode {
-                    path: path.clone(),
-                    message: e.to_string(),
-                }
-            })?;
+        let decode_error = |e: bincode::error::DecodeError| ArtifactError::Decode {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let (artifact, used): (ModelArtifact, usize) = if version == 1 {
+            let (v1, used): (PayloadV1, usize) =
+                bincode::serde::decode_from_slice(payload, bincode_config())
+                    .map_err(decode_error)?;
+            (v1.into(), used)
+        } else {
+            bincode::serde::decode_from_slice(payload, bincode_config()).map_err(decode_error)?
+        };
         if used != payload.len() {
             return Err(ArtifactError::Decode {
                 path,
@@ -529,7 +604,61 @@ mod tests {
                 source: "train".into(),
                 values: vec![0.0, 1.0],
             },
+            feature_spec: None,
         }
+    }
+
+    /// Encodes `artifact` as format version 1 wrote it (no `feature_spec`).
+    fn version_1_bytes(a: &ModelArtifact) -> Vec<u8> {
+        let v1 = PayloadV1 {
+            name: a.name.clone(),
+            version: a.version,
+            created_at_unix: a.created_at_unix,
+            trainer_version: a.trainer_version.clone(),
+            algorithm: a.algorithm,
+            params: a.params.clone(),
+            task: a.task.clone(),
+            id_column: a.id_column.clone(),
+            schema: a.schema.clone(),
+            ensemble: a.ensemble.clone(),
+            calibration: a.calibration.clone(),
+            data: a.data.clone(),
+            evaluation: a.evaluation.clone(),
+            importance: a.importance.clone(),
+            score_quantiles: a.score_quantiles.clone(),
+        };
+        let payload = bincode::serde::encode_to_vec(&v1, bincode_config()).unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&Sha256::digest(&payload));
+        bytes.extend_from_slice(&payload);
+        bytes
+    }
+
+    #[test]
+    fn reads_format_version_1_files() {
+        let mut artifact = small_artifact();
+        let old = version_1_bytes(&artifact);
+        assert_eq!(ModelArtifact::from_bytes(&old, "m").unwrap(), artifact);
+
+        artifact.feature_spec = Some(FeatureSpecRecord {
+            spec_json: "{}".into(),
+            features: vec![FeatureDescription {
+                name: "x".into(),
+                description: "events in the first 7 days".into(),
+            }],
+            label: FeatureDescription {
+                name: "churned".into(),
+                description: "no event in the 28 days after the cutoff".into(),
+            },
+        });
+        let new = artifact.to_bytes().unwrap();
+        assert_eq!(
+            u32::from_le_bytes(new[8..12].try_into().unwrap()),
+            FORMAT_VERSION
+        );
+        assert_eq!(ModelArtifact::from_bytes(&new, "m").unwrap(), artifact);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use presage_models::artifact::{
-    Algorithm, Baseline, DataFingerprint, Evaluation, Metrics, ModelArtifact, Task,
+    Algorithm, Baseline, DataFingerprint, Evaluation, FeatureSpecRecord, Metrics, ModelArtifact,
+    Task,
 };
 use presage_models::calibration::{fit_isotonic, fit_platt, Calibrator};
 use presage_models::compiled::CompiledEnsemble;
@@ -28,13 +29,39 @@ use crate::forest::train_forest;
 use crate::params::{CalibrationMethod, Objective, ParamError, ParamSet};
 use crate::splits::{self, Splits};
 use crate::summary;
-use crate::table::{read_table, TableError};
+use crate::table::{read_table, Table, TableError};
+
+/// Where the training rows come from.
+#[derive(Debug, Clone)]
+pub enum TrainingData {
+    /// A feature table file (one row per user).
+    File(PathBuf),
+    /// A table built from `users` + `events` extracts by a spec.
+    Built {
+        /// The built table (its `path` is the config it was built by).
+        table: Table,
+        /// The spec, recorded in the artifact.
+        spec: FeatureSpecRecord,
+    },
+}
+
+impl TrainingData {
+    /// Names the source in messages and in the artifact's fingerprint.
+    pub fn source(&self) -> String {
+        match self {
+            TrainingData::File(path) => path.display().to_string(),
+            TrainingData::Built { table, .. } => {
+                format!("extracts built by {}", table.path.display())
+            }
+        }
+    }
+}
 
 /// Everything `fit` needs, validated from flags and config.
 #[derive(Debug, Clone)]
 pub struct FitPlan {
-    /// Training table.
-    pub data: PathBuf,
+    /// Training rows.
+    pub data: TrainingData,
     /// Validation table replacing the internal validation split.
     pub valid_file: Option<PathBuf>,
     /// Test table replacing the internal test split.
@@ -222,7 +249,10 @@ pub fn run(
         ));
     }
     presage_models::registry::check_model_name(&plan.model)?;
-    let table = read_table(&plan.data)?;
+    let table = match &plan.data {
+        TrainingData::File(path) => read_table(path)?,
+        TrainingData::Built { table, .. } => table.clone(),
+    };
     let prepared = prepare(
         &table,
         &plan.roles,
@@ -259,7 +289,7 @@ pub fn run(
             let data = &table
                 .column(column)
                 .ok_or_else(|| FeatureError::MissingColumn {
-                    path: plan.data.display().to_string(),
+                    path: plan.data.source(),
                     column: column.clone(),
                     role: "--split-by",
                     available: table.column_list(),
@@ -290,7 +320,7 @@ pub fn run(
     if splits.train.is_empty() {
         return Err(FitError::Plan(format!(
             "{}: no rows left to train on",
-            plan.data.display()
+            plan.data.source()
         )));
     }
 
@@ -318,7 +348,7 @@ pub fn run(
     if binary && (!train.target.iter().any(|y| *y > 0.5) || train.target.iter().all(|y| *y > 0.5)) {
         return Err(FitError::Plan(format!(
             "{}: the training rows hold only one class of '{}'; use more data or a smaller --test-fraction",
-            plan.data.display(),
+            plan.data.source(),
             plan.roles.label
         )));
     }
@@ -433,7 +463,7 @@ pub fn run(
         ensemble,
         calibration,
         data: DataFingerprint {
-            source: plan.data.display().to_string(),
+            source: plan.data.source(),
             rows: prepared.n_rows() as u64,
             columns: table.columns.len() as u64,
             sha256: summary::fingerprint(&names, &kinds_full, &prepared.columns, &prepared.target),
@@ -453,6 +483,10 @@ pub fn run(
             best_iteration: best_iteration.map(|b| b as u32),
         },
         score_quantiles: summary::score_quantiles(quantile_scores, quantile_source),
+        feature_spec: match &plan.data {
+            TrainingData::Built { spec, .. } => Some(spec.clone()),
+            TrainingData::File(_) => None,
+        },
     };
     let registered = Registry::new(&plan.registry).register(&mut artifact)?;
     let test_predictions = test

@@ -10,16 +10,21 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use presage_models::artifact::{Algorithm, Metrics, ModelArtifact};
+use presage_models::artifact::{
+    Algorithm, FeatureDescription, FeatureSpecRecord, Metrics, ModelArtifact,
+};
 use presage_models::registry::{
     Registry, VersionSelector, CHAMPION, DEFAULT_REGISTRY, REGISTRY_ENV,
 };
 use presage_training::booster::Progress;
+use presage_training::extract::{self, BuiltTable, ExtractSpec};
 use presage_training::features::{encode_labels, encode_with_schema, ColumnRoles};
+use presage_training::fit::TrainingData;
 use presage_training::fit::{self, row_major, FitError, FitPlan};
 use presage_training::params::{CalibrationMethod, Objective, ParamSet, StoppingMetric};
 use presage_training::report::{evaluation_rows, metrics_json, metrics_table};
-use presage_training::table::{read_table, write_table, Column, ColumnData};
+use presage_training::table::{read_table, table_from_frame, write_table, Column, ColumnData};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -77,8 +82,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model on a feature table and store it as a new version.
+    /// Train a model on a feature table, or on users + events extracts
+    /// (a config with an [extract] section), and store it as a new version.
     Fit(Box<FitArgs>),
+    /// Build the per-user feature table from users + events extracts and write it.
+    Features(FeaturesArgs),
     /// Score a table with a stored model.
     Predict(PredictArgs),
     /// Compute metrics of a stored model on new labelled data.
@@ -104,14 +112,42 @@ impl From<AlgoArg> for Algorithm {
     }
 }
 
+/// Overrides of the extract paths in a config's `[extract]` section.
+#[derive(Args)]
+struct ExtractArgs {
+    /// The users extract (.csv, .parquet, a directory of Parquet files or a glob) [default: the config's].
+    #[arg(long, value_name = "PATH")]
+    users: Option<PathBuf>,
+    /// The events extract, in the same forms [default: the config's].
+    #[arg(long, value_name = "PATH")]
+    events: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct FeaturesArgs {
+    /// TOML config with [extract], [window], [features] and optionally [label].
+    #[arg(long)]
+    config: PathBuf,
+    #[command(flatten)]
+    extract: ExtractArgs,
+    /// Output table (.parquet or .csv): user id, features, label.
+    #[arg(long)]
+    out: PathBuf,
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Args)]
 struct FitArgs {
-    /// Training table (.csv or .parquet), one row per user.
+    /// Training table (.csv or .parquet), one row per user [default: built from the config's extracts].
     #[arg(long)]
-    data: PathBuf,
-    /// Label (target) column.
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    extract: ExtractArgs,
+    /// Label (target) column [required with --data; with extracts, the spec's label].
     #[arg(long)]
-    label: String,
+    label: Option<String>,
     /// Label value counted as positive (default: 1/true/yes when present).
     #[arg(long)]
     positive: Option<String>,
@@ -121,13 +157,14 @@ struct FitArgs {
     /// Columns to leave out of the features (comma separated).
     #[arg(long, value_delimiter = ',')]
     drop: Vec<String>,
-    /// Model name in the registry.
+    /// Model name in the registry [default: `model` in the config].
     #[arg(long)]
-    model: String,
+    model: Option<String>,
     /// Learner [default: gbm, or `algo` in the config].
     #[arg(long, value_enum)]
     algo: Option<AlgoArg>,
-    /// TOML config: `algo` and a `[params]` table of LightGBM-named hyper-parameters.
+    /// TOML config: `model`, `algo`, a `[params]` table of LightGBM-named
+    /// hyper-parameters, and optionally the extract spec ([extract], [window], [features], [label]).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Print one JSON object on stdout instead of tables.
@@ -368,11 +405,22 @@ struct ModelsArgs {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FitConfig {
+    /// Model name in the registry.
+    model: Option<String>,
     /// `gbm` or `rf`.
     algo: Option<String>,
     /// Hyper-parameters.
     #[serde(default)]
     params: ParamSet,
+    // The extract spec sections: accepted here, parsed and checked by `ExtractSpec`.
+    #[serde(rename = "extract")]
+    _extract: Option<IgnoredAny>,
+    #[serde(rename = "window")]
+    _window: Option<IgnoredAny>,
+    #[serde(rename = "features")]
+    _features: Option<IgnoredAny>,
+    #[serde(rename = "label")]
+    _label: Option<IgnoredAny>,
 }
 
 /// An error with the exit code it should produce.
@@ -399,6 +447,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Fit(args) => run_fit(&cli.registry, args),
+        Command::Features(args) => run_features(args),
         Command::Predict(args) => run_predict(&cli.registry, args),
         Command::Evaluate(args) => run_evaluate(&cli.registry, args),
         Command::Models(args) => run_models(&cli.registry, args),
@@ -412,17 +461,112 @@ fn main() -> ExitCode {
     }
 }
 
-fn read_config(path: &Path) -> Result<FitConfig, Failure> {
+/// A config file: its text (for the extract spec) and its fit settings.
+fn read_config(path: &Path) -> Result<(String, FitConfig), Failure> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))
         .map_err(bad_input)?;
-    toml::from_str(&text).map_err(|e| {
+    let config = toml::from_str(&text).map_err(|e| {
         bad_input(anyhow::anyhow!(
             "{}: {}",
             path.display(),
             e.to_string().trim_end()
         ))
-    })
+    })?;
+    Ok((text, config))
+}
+
+/// The extract spec of `config`, if it has one, with the path overrides applied.
+fn read_spec(
+    config: &Path,
+    text: &str,
+    overrides: &ExtractArgs,
+) -> Result<Option<ExtractSpec>, Failure> {
+    let spec = ExtractSpec::from_config(
+        text,
+        config,
+        overrides.users.as_deref(),
+        overrides.events.as_deref(),
+    )
+    .map_err(bad_input)?;
+    if spec.is_none() && (overrides.users.is_some() || overrides.events.is_some()) {
+        return Err(bad_input(anyhow::anyhow!(
+            "{}: --users/--events need an [extract] section in the config",
+            config.display()
+        )));
+    }
+    Ok(spec)
+}
+
+/// Builds the table a spec describes, printing its exclusions and warnings on stderr.
+fn build_extract_table(
+    spec: &ExtractSpec,
+    config: &Path,
+    quiet: bool,
+) -> Result<BuiltTable, Failure> {
+    let built = extract::build(spec, config).map_err(bad_input)?;
+    if !quiet {
+        for warning in built.report.warnings() {
+            eprintln!("note: {warning}");
+        }
+    }
+    if built.report.users_in_table == 0 {
+        return Err(bad_input(anyhow::anyhow!(
+            "{}: no user is left in the table after the exclusions above",
+            config.display()
+        )));
+    }
+    Ok(built)
+}
+
+fn run_features(args: &FeaturesArgs) -> Result<(), Failure> {
+    let (text, _) = read_config(&args.config)?;
+    let spec = read_spec(&args.config, &text, &args.extract)?.ok_or_else(|| {
+        bad_input(anyhow::anyhow!(
+            "{}: no [extract] section; it must name the users and events extracts",
+            args.config.display()
+        ))
+    })?;
+    let built = build_extract_table(&spec, &args.config, args.json)?;
+    let table = table_from_frame(&built.frame, &args.config).map_err(bad_input)?;
+    write_table(&args.out, &table.columns).map_err(bad_input)?;
+    let r = &built.report;
+    if args.json {
+        out!(
+            "{}",
+            json!({
+                "out": args.out.display().to_string(),
+                "rows": r.users_in_table,
+                "features": built.features,
+                "label": built.label,
+                "report": r,
+                "warnings": r.warnings(),
+            })
+        );
+    } else {
+        out!(
+            "{} users x {} features{} -> {}",
+            r.users_in_table,
+            built.features.len(),
+            match (&built.label, r.positives) {
+                (Some(l), Some(p)) => format!(
+                    ", label '{l}' positive for {p} ({:.1}%)",
+                    100.0 * p as f64 / r.users_in_table.max(1) as f64
+                ),
+                _ => String::new(),
+            },
+            args.out.display()
+        );
+        out!(
+            "events: {} read, {} observed (inside a user's window)",
+            r.events_read,
+            r.events_observed
+        );
+        for f in &built.features {
+            out!("  {:<32} {}", f.name, f.description);
+        }
+    }
+    Ok(())
 }
 
 /// Reports training progress: a bar on a terminal, a line per 10% otherwise.
@@ -461,11 +605,93 @@ fn progress_reporter(quiet: bool) -> impl Fn(Progress) + Sync {
     }
 }
 
-fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
-    let config = match &args.config {
-        Some(path) => read_config(path)?,
-        None => FitConfig::default(),
+/// The training rows and label roles of a `fit`: a table file, or a table
+/// built from the config's extracts.
+fn training_data(
+    args: &FitArgs,
+    config: Option<(&Path, &str)>,
+) -> Result<(TrainingData, ColumnRoles), Failure> {
+    let spec = match config {
+        Some((path, text)) => read_spec(path, text, &args.extract)?,
+        None if args.extract.users.is_some() || args.extract.events.is_some() => {
+            return Err(bad_input(anyhow::anyhow!(
+                "--users/--events need --config with an [extract] section"
+            )))
+        }
+        None => None,
     };
+    match (&args.data, spec) {
+        (Some(data), _) => {
+            let label = args.label.clone().ok_or_else(|| {
+                bad_input(anyhow::anyhow!("--data needs --label naming the label column"))
+            })?;
+            Ok((
+                TrainingData::File(data.clone()),
+                ColumnRoles {
+                    label,
+                    positive: args.positive.clone(),
+                    id: args.id.clone(),
+                    drop: args.drop.clone(),
+                },
+            ))
+        }
+        (None, Some(spec)) => {
+            let (config, _) = config.expect("a spec comes from a config");
+            let label = spec.label(config).map_err(bad_input)?.clone();
+            let built = build_extract_table(&spec, config, args.json)?;
+            let table = table_from_frame(&built.frame, config).map_err(bad_input)?;
+            let record = FeatureSpecRecord {
+                spec_json: serde_json::to_string(&spec).map_err(failure)?,
+                features: built
+                    .features
+                    .iter()
+                    .map(|f| FeatureDescription {
+                        name: f.name.clone(),
+                        description: f.description.clone(),
+                    })
+                    .collect(),
+                label: FeatureDescription {
+                    name: label.column().to_owned(),
+                    description: label.describe(),
+                },
+            };
+            Ok((
+                TrainingData::Built {
+                    table,
+                    spec: record,
+                },
+                ColumnRoles {
+                    label: args.label.clone().unwrap_or_else(|| label.column().to_owned()),
+                    positive: Some(args.positive.clone().unwrap_or_else(|| "1".into())),
+                    id: Some(args.id.clone().unwrap_or_else(|| spec.extract.user_id.clone())),
+                    drop: args.drop.clone(),
+                },
+            ))
+        }
+        (None, None) => Err(bad_input(anyhow::anyhow!(
+            "no training data: give --data FILE, or --config with an [extract] section naming users and events extracts"
+        ))),
+    }
+}
+
+fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
+    let (text, config) = match &args.config {
+        Some(path) => {
+            let (text, config) = read_config(path)?;
+            (Some(text), config)
+        }
+        None => (None, FitConfig::default()),
+    };
+    let model = args
+        .model
+        .clone()
+        .or_else(|| config.model.clone())
+        .ok_or_else(|| {
+            bad_input(anyhow::anyhow!(
+                "no model name: give --model NAME or model = \"NAME\" in the config"
+            ))
+        })?;
+    let (data, roles) = training_data(args, args.config.as_deref().zip(text.as_deref()))?;
     let algorithm = match (args.algo, config.algo.as_deref()) {
         (Some(a), _) => a.into(),
         (None, None) | (None, Some("gbm")) => Algorithm::GradientBoosting,
@@ -481,16 +707,11 @@ fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
     };
     let params = config.params.overridden_by(&args.params.to_params());
     let plan = FitPlan {
-        data: args.data.clone(),
+        data,
         valid_file: args.valid.clone(),
         test_file: args.test.clone(),
-        roles: ColumnRoles {
-            label: args.label.clone(),
-            positive: args.positive.clone(),
-            id: args.id.clone(),
-            drop: args.drop.clone(),
-        },
-        model: args.model.clone(),
+        roles,
+        model,
         algorithm,
         params,
         valid_fraction: args.valid_fraction,

@@ -226,6 +226,13 @@ pub fn read_table(path: &Path) -> Result<Table, TableError> {
             what: "a header but no rows",
         });
     }
+    table_from_frame(&frame, path)
+}
+
+/// Converts a polars frame into a [`Table`] (same cell conventions as
+/// [`read_table`]); `path` names where it came from in messages.
+pub fn table_from_frame(frame: &DataFrame, path: &Path) -> Result<Table, TableError> {
+    let display = path.display().to_string();
     let columns = frame
         .columns()
         .iter()

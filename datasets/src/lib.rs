@@ -31,6 +31,18 @@ pub fn telco_churn_csv() -> PathBuf {
         .join("WA_Fn-UseC_-Telco-Customer-Churn.csv")
 }
 
+/// The CDNOW purchase log converted to the users + events extract
+/// contract: `(users.csv, events.csv)`. See `cdnow/PROVENANCE.md`.
+pub fn cdnow_extracts() -> (PathBuf, PathBuf) {
+    let dir = root().join("cdnow");
+    (dir.join("users.csv"), dir.join("events.csv"))
+}
+
+/// A shipped config, e.g. `configs("churn_cdnow.toml")`.
+pub fn config(name: &str) -> PathBuf {
+    root().join("configs").join(name)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -39,5 +51,15 @@ mod tests {
         let text = std::fs::read_to_string(&csv).expect("telco csv is shipped");
         assert_eq!(text.lines().count(), 7044);
         assert!(super::root().join("telco_churn/PROVENANCE.md").exists());
+    }
+
+    #[test]
+    fn cdnow_extracts_are_shipped_with_their_provenance() {
+        let (users, events) = super::cdnow_extracts();
+        let users = std::fs::read_to_string(users).expect("cdnow users are shipped");
+        let events = std::fs::read_to_string(events).expect("cdnow events are shipped");
+        assert_eq!(users.lines().count(), 23_571);
+        assert_eq!(events.lines().count(), 69_660);
+        assert!(super::root().join("cdnow/PROVENANCE.md").exists());
     }
 }

@@ -939,6 +939,8 @@ fn run_models(registry: &Path, args: &ModelsArgs) -> Result<(), Failure> {
                     "created_at": a.created_at(),
                     "algo": a.algorithm.short_name(),
                     "test_auc": a.evaluation.test.as_ref().and_then(Metrics::auc),
+                    "trained_on": a.data.source,
+                    "label": a.feature_spec.as_ref().map(|s| &s.label.description),
                     "path": info.path.display().to_string(),
                 }),
                 Err(e) => json!({

@@ -101,21 +101,43 @@ pub async fn detail(
             .iter()
             .map(|b| json!({"name": b.name, "test": metrics_json(&Some(b.test.clone()))}))
             .collect();
+        // Models trained from extracts say what each feature measures, so
+        // callers know what to send.
+        let description = |name: &str| {
+            a.feature_spec.as_ref().and_then(|spec| {
+                spec.features
+                    .iter()
+                    .find(|f| f.name == name)
+                    .map(|f| f.description.clone())
+            })
+        };
         body["features"] = a
             .schema
             .features
             .iter()
-            .map(|f| match &f.kind {
-                FeatureKind::Numeric => json!({
-                    "name": f.name, "type": "numeric",
-                    "min": f.stats.min, "max": f.stats.max, "missing_share": f.stats.missing as f64 / f.stats.rows.max(1) as f64,
-                }),
-                FeatureKind::Categorical { categories } => json!({
-                    "name": f.name, "type": "categorical", "categories": categories,
-                    "missing_share": f.stats.missing as f64 / f.stats.rows.max(1) as f64,
-                }),
+            .map(|f| {
+                let mut feature = match &f.kind {
+                    FeatureKind::Numeric => json!({
+                        "name": f.name, "type": "numeric",
+                        "min": f.stats.min, "max": f.stats.max, "missing_share": f.stats.missing as f64 / f.stats.rows.max(1) as f64,
+                    }),
+                    FeatureKind::Categorical { categories } => json!({
+                        "name": f.name, "type": "categorical", "categories": categories,
+                        "missing_share": f.stats.missing as f64 / f.stats.rows.max(1) as f64,
+                    }),
+                };
+                if let Some(d) = description(&f.name) {
+                    feature["description"] = Value::String(d);
+                }
+                feature
             })
             .collect();
+        if let Some(spec) = &a.feature_spec {
+            body["feature_spec"] = json!({
+                "label": {"name": spec.label.name, "description": spec.label.description},
+                "spec": serde_json::from_str::<Value>(&spec.spec_json).unwrap_or(Value::Null),
+            });
+        }
         body["policy"] = json!({
             "source": entry.policy_source,
             "default": entry.policy_source == "default",

@@ -25,8 +25,9 @@ fn ref_path(path: &str) -> PlRefPath {
 }
 
 /// Opens `path` lazily. Directories are read as every `*.parquet` file
-/// below them; globs must match Parquet files.
-pub(crate) fn scan(path: &Path) -> Result<LazyFrame, ExtractError> {
+/// below them; globs must match Parquet files. In a CSV, `text_columns`
+/// are read as text (ids such as `00042` keep their leading zeros).
+pub(crate) fn scan(path: &Path, text_columns: &[&str]) -> Result<LazyFrame, ExtractError> {
     let display = path.display().to_string();
     let source_err = |message: String| ExtractError::Source {
         path: display.clone(),
@@ -59,6 +60,12 @@ pub(crate) fn scan(path: &Path) -> Result<LazyFrame, ExtractError> {
             Some("csv") => LazyCsvReader::new(ref_path(&display))
                 .with_has_header(true)
                 .with_infer_schema_length(Some(10_000))
+                .with_dtype_overwrite(Some(Arc::new(
+                    text_columns
+                        .iter()
+                        .map(|c| Field::new((*c).into(), DataType::String))
+                        .collect(),
+                )))
                 .finish()
                 .map_err(|e| source_err(format!("cannot read CSV: {e}")))?,
             Some("parquet") | Some("pq") => parquet(&display)?,
@@ -228,7 +235,7 @@ impl Events {
             .events
             .clone()
             .expect("ExtractSpec::check requires events");
-        let mut frame = scan(&path)?;
+        let mut frame = scan(&path, &[&sources.user_id, &sources.event])?;
         let first = frame
             .clone()
             .limit(1)

@@ -146,7 +146,7 @@ impl Users {
             .users
             .clone()
             .expect("ExtractSpec::check requires users");
-        let mut frame = source::scan(&path)?;
+        let mut frame = source::scan(&path, &[&sources.user_id])?;
         let uid_type = column_type(&mut frame, &sources.user_id, &path)?;
         let signup_type = column_type(&mut frame, &sources.signup_at, &path)?;
         if let Some(consent) = &sources.consent {

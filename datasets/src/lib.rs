@@ -3,8 +3,13 @@
 //! Real public datasets shipped with Presage, each in its own folder with a
 //! `PROVENANCE.md` (source, checksum, terms, shape). Tests and examples find
 //! the files through these functions, so they work from any directory.
+//!
+//! [`onboarding`] is the synthetic onboarding-event generator behind the
+//! `presage-datagen` binary.
 
 use std::path::PathBuf;
+
+pub mod onboarding;
 
 /// The folder holding the shipped datasets.
 ///
@@ -36,6 +41,13 @@ pub fn telco_churn_csv() -> PathBuf {
 pub fn cdnow_extracts() -> (PathBuf, PathBuf) {
     let dir = root().join("cdnow");
     (dir.join("users.csv"), dir.join("events.csv"))
+}
+
+/// The small synthetic onboarding extract shipped for tests, written by
+/// `presage-datagen --users 10000 --seed 7 --out datasets/onboarding_small`
+/// (see `onboarding_small/PROVENANCE.md`).
+pub fn onboarding_small() -> PathBuf {
+    root().join("onboarding_small")
 }
 
 /// A shipped config, e.g. `configs("churn_cdnow.toml")`.

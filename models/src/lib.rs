@@ -17,6 +17,7 @@ pub mod compiled;
 pub mod ensemble;
 pub mod metrics;
 pub mod registry;
+pub mod rng;
 pub mod schema;
 pub mod shap;
 pub mod tree;

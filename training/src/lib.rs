@@ -24,7 +24,7 @@ pub mod histogram;
 pub mod learner;
 pub mod params;
 pub mod report;
-pub mod rng;
+pub use presage_models::rng;
 pub mod split;
 pub mod splits;
 pub mod summary;

@@ -733,7 +733,7 @@ fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
         let p = &outcome.test_predictions;
         let columns = vec![
             Column {
-                name: args.id.clone().unwrap_or_else(|| "row".into()),
+                name: plan.roles.id.clone().unwrap_or_else(|| "row".into()),
                 data: ColumnData::Text(p.iter().map(|(id, _, _)| Some(id.clone())).collect()),
             },
             Column {

@@ -5,7 +5,14 @@ use std::process::Command;
 #[test]
 fn every_subcommand_has_help() {
     let bin = env!("CARGO_BIN_EXE_presage-train");
-    for sub in [&[][..], &["fit"], &["predict"], &["evaluate"], &["models"]] {
+    for sub in [
+        &[][..],
+        &["fit"],
+        &["features"],
+        &["predict"],
+        &["evaluate"],
+        &["models"],
+    ] {
         let out = Command::new(bin)
             .args(sub)
             .arg("--help")

@@ -1,6 +1,7 @@
 //! A small seeded random number generator (SplitMix64), so that every random
-//! choice in training (splits, bagging, feature sampling, bootstrap) depends
-//! only on the seed, never on the platform or a crate's algorithm changes.
+//! choice (training splits, bagging, feature sampling, bootstrap; the
+//! synthetic data generator) depends only on the seed, never on the
+//! platform or a crate's algorithm changes.
 
 /// SplitMix64: fast, 64-bit state, good enough for sampling.
 #[derive(Debug, Clone)]

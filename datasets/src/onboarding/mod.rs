@@ -1,0 +1,288 @@
+//! A seeded simulator of a SaaS product's onboarding, written as warehouse
+//! extracts (`users.parquet`, partitioned `events/`) plus each user's true
+//! label probabilities (`truth.parquet`), so that reports and tests can
+//! compare a model's AUC with the best achievable one.
+//!
+//! - [`model`]: the generative model and the exact true probabilities.
+//! - [`simulate`]: one user from signup to the end of the extract.
+//! - [`generate`]: many users, in chunks, streamed to Parquet: memory stays
+//!   bounded by the chunk size at any number of users. The output depends
+//!   only on the seed, the user count and the calendar (not on threads).
+
+pub mod model;
+pub mod simulate;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use model::ATTRIBUTES;
+use simulate::{event_names, simulate, Calendar, Event, User};
+
+/// Users simulated (and events written) per chunk.
+pub const CHUNK_USERS: u64 = 20_000;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateConfig {
+    /// Number of users.
+    pub users: u64,
+    /// Seed.
+    pub seed: u64,
+    /// The calendar: signup days and the extract's end.
+    pub calendar: Calendar,
+    /// Output directory.
+    pub out: PathBuf,
+}
+
+/// Why generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// A file could not be written.
+    #[error("{path}: {message}")]
+    Write {
+        /// The file or directory.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What was written.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct GenerateSummary {
+    /// Users written.
+    pub users: u64,
+    /// Events written.
+    pub events: u64,
+    /// Event partitions written.
+    pub partitions: u64,
+    /// Users whose churn label window ends within the extract.
+    pub labelled_users: u64,
+    /// Realised churn rate among them.
+    pub churn_rate: f64,
+    /// Realised adoption rate among users with an adoption label.
+    pub adoption_rate: f64,
+}
+
+fn user_id(index: u64, width: usize) -> String {
+    format!("u{:0width$}", index + 1)
+}
+
+fn write_error(path: &Path) -> impl Fn(PolarsError) -> GenerateError + '_ {
+    move |e| GenerateError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> GenerateError + '_ {
+    move |e| GenerateError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn timestamps(name: &str, values: Vec<i64>) -> Column {
+    Int64Chunked::from_vec(name.into(), values)
+        .into_datetime(TimeUnit::Microseconds, None)
+        .into_column()
+}
+
+fn users_frame(users: &[User], width: usize) -> PolarsResult<DataFrame> {
+    let mut columns = vec![
+        Column::new(
+            "user_id".into(),
+            users
+                .iter()
+                .map(|u| user_id(u.index, width))
+                .collect::<Vec<_>>(),
+        ),
+        timestamps("signup_at", users.iter().map(|u| u.signup_at).collect()),
+    ];
+    for (slot, attribute) in ATTRIBUTES.iter().enumerate() {
+        columns.push(Column::new(
+            attribute.name.into(),
+            users
+                .iter()
+                .map(|u| attribute.values[u.attributes[slot]].0)
+                .collect::<Vec<_>>(),
+        ));
+    }
+    columns.push(Column::new(
+        "consent".into(),
+        users.iter().map(|u| u.consent).collect::<Vec<_>>(),
+    ));
+    DataFrame::new(users.len(), columns)
+}
+
+fn truth_frame(users: &[User], width: usize) -> PolarsResult<DataFrame> {
+    DataFrame::new(
+        users.len(),
+        vec![
+            Column::new(
+                "user_id".into(),
+                users
+                    .iter()
+                    .map(|u| user_id(u.index, width))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "churn_probability".into(),
+                users
+                    .iter()
+                    .map(|u| u.churn_probability)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "adoption_probability".into(),
+                users
+                    .iter()
+                    .map(|u| u.adoption_probability)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "churned".into(),
+                users.iter().map(|u| u.churned).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "adopted".into(),
+                users.iter().map(|u| u.adopted).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "engagement".into(),
+                users.iter().map(|u| u.engagement).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+}
+
+fn events_frame(
+    chunk: &[(User, Vec<Event>)],
+    width: usize,
+    names: &[&str],
+) -> PolarsResult<DataFrame> {
+    let n: usize = chunk.iter().map(|(_, e)| e.len()).sum();
+    let (mut ids, mut events, mut at, mut durations) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (user, user_events) in chunk {
+        let id = user_id(user.index, width);
+        for e in user_events {
+            ids.push(id.clone());
+            events.push(names[e.code as usize]);
+            at.push(e.at);
+            durations.push(e.duration_s);
+        }
+    }
+    DataFrame::new(
+        n,
+        vec![
+            Column::new("user_id".into(), ids),
+            Column::new("event".into(), events),
+            timestamps("occurred_at", at),
+            Column::new("duration_s".into(), durations),
+        ],
+    )
+}
+
+/// Generates the extracts into `config.out` (created; it must not hold a
+/// previous generation). Files are written under a temporary name and
+/// renamed when complete. `on_chunk` is called with the users done so far.
+pub fn generate(
+    config: &GenerateConfig,
+    on_chunk: &dyn Fn(u64),
+) -> Result<GenerateSummary, GenerateError> {
+    let out = &config.out;
+    let events_dir = out.join("events");
+    std::fs::create_dir_all(&events_dir).map_err(io_error(&events_dir))?;
+    let width = (config.users.max(1)).to_string().len().max(7);
+    let names = event_names();
+    let users_path = out.join("users.parquet");
+    let truth_path = out.join("truth.parquet");
+    let partial = |p: &Path| p.with_extension("parquet.partial");
+    let users_file = File::create(partial(&users_path)).map_err(io_error(&users_path))?;
+    let truth_file = File::create(partial(&truth_path)).map_err(io_error(&truth_path))?;
+    let mut users_writer = None;
+    let mut truth_writer = None;
+    let mut summary = GenerateSummary::default();
+    let (mut churned, mut adopted, mut adoption_labelled) = (0u64, 0u64, 0u64);
+    let chunks = config.users.div_ceil(CHUNK_USERS);
+    for chunk in 0..chunks {
+        let first = chunk * CHUNK_USERS;
+        let last = (first + CHUNK_USERS).min(config.users);
+        let simulated: Vec<(User, Vec<Event>)> = (first..last)
+            .into_par_iter()
+            .map(|index| {
+                let mut events = Vec::new();
+                let user = simulate(config.seed, index, config.calendar, &mut events);
+                (user, events)
+            })
+            .collect();
+        let users: Vec<User> = simulated.iter().map(|(u, _)| u.clone()).collect();
+        let mut frame = users_frame(&users, width).map_err(write_error(&users_path))?;
+        let writer = match &mut users_writer {
+            Some(w) => w,
+            None => users_writer.insert(
+                ParquetWriter::new(users_file.try_clone().map_err(io_error(&users_path))?)
+                    .batched(frame.schema())
+                    .map_err(write_error(&users_path))?,
+            ),
+        };
+        writer
+            .write_batch(&frame)
+            .map_err(write_error(&users_path))?;
+        frame = truth_frame(&users, width).map_err(write_error(&truth_path))?;
+        let writer = match &mut truth_writer {
+            Some(w) => w,
+            None => truth_writer.insert(
+                ParquetWriter::new(truth_file.try_clone().map_err(io_error(&truth_path))?)
+                    .batched(frame.schema())
+                    .map_err(write_error(&truth_path))?,
+            ),
+        };
+        writer
+            .write_batch(&frame)
+            .map_err(write_error(&truth_path))?;
+
+        let part = events_dir.join(format!("part-{chunk:05}.parquet"));
+        let mut events = events_frame(&simulated, width, &names).map_err(write_error(&part))?;
+        let file = File::create(partial(&part)).map_err(io_error(&part))?;
+        ParquetWriter::new(file)
+            .finish(&mut events)
+            .map_err(write_error(&part))?;
+        std::fs::rename(partial(&part), &part).map_err(io_error(&part))?;
+
+        summary.users += users.len() as u64;
+        summary.events += events.height() as u64;
+        summary.partitions += 1;
+        for u in &users {
+            if let Some(c) = u.churned {
+                summary.labelled_users += 1;
+                churned += u64::from(c);
+            }
+            if let Some(a) = u.adopted {
+                adoption_labelled += 1;
+                adopted += u64::from(a);
+            }
+        }
+        on_chunk(last);
+    }
+    for (writer, path) in [(users_writer, &users_path), (truth_writer, &truth_path)] {
+        if let Some(w) = writer {
+            w.finish().map_err(write_error(path))?;
+        }
+    }
+    for (file, path) in [(users_file, &users_path), (truth_file, &truth_path)] {
+        file.sync_all().map_err(io_error(path))?;
+        std::fs::rename(partial(path), path).map_err(io_error(path))?;
+    }
+    summary.churn_rate = churned as f64 / summary.labelled_users.max(1) as f64;
+    summary.adoption_rate = adopted as f64 / adoption_labelled.max(1) as f64;
+    Ok(summary)
+}

@@ -1,9 +1,17 @@
-//! The per-user aggregation: one lazy pass over the events joined with
-//! each user's windows, grouped by user.
+//! The per-user aggregation.
 //!
-//! Point-in-time correctness lives in one place: every feature reads only
-//! the rows of the `__obs` mask (`start <= occurred_at < cutoff`); only the
-//! label expressions read events at or after the cutoff.
+//! 1. One streaming pass joins the events with each user's windows: event
+//!    names become integer codes, user ids become the user's row number,
+//!    and events that can change nothing (unknown users, after the label
+//!    window) are dropped. A second streaming pass only counts what was
+//!    left out.
+//! 2. Labels are aggregated over the joined rows (order-independent).
+//! 3. Features are aggregated over the observed rows only, sorted into a
+//!    canonical order first so that float sums are identical on every run.
+//!
+//! Point-in-time correctness lives in one place: features read only the
+//! rows of the `__obs` mask (`start <= occurred_at < cutoff`); only the
+//! label aggregation reads events at or after the cutoff.
 
 use polars::prelude::*;
 
@@ -14,22 +22,41 @@ use super::users::{Users, CUTOFF, KEEP, LABEL_END, LABEL_START, ORDER, SIGNUP, S
 use super::{BuiltTable, ExtractError, FeatureDefinition};
 
 const OBS: &str = "__obs";
+const CODE: &str = "__code";
+const IDX: &str = "__idx";
 const DAY: &str = "__day";
-const MID: &str = "__mid";
-const N_ALL: &str = "__n_all";
+const SECOND_HALF: &str = "__second_half";
+const IN_LABEL: &str = "__in_label";
+const BEFORE_CUTOFF: &str = "__before_cutoff";
 const BEFORE_SIGNUP: &str = "__before_signup";
-const UNKNOWN: &str = "__unknown";
+const NEW_SESSION: &str = "__new_session";
+const N_ALL: &str = "__n_all";
+const UNKNOWN_EVENTS: &str = "__unknown_events";
+const UNKNOWN_USERS: &str = "__unknown_users";
 const TREND_FIRST: &str = "__trend_first";
 const TREND_SECOND: &str = "__trend_second";
 const LABEL_HIT: &str = "__label_hit";
 const ADOPTED_BEFORE: &str = "__adopted_before";
 
-/// A feature: its aggregation, whether a user without events gets 0
-/// (counts) or stays missing (times, means), and its description.
+/// What happens to a feature's aggregate once users are joined with it.
+#[derive(Clone, Copy)]
+enum Then {
+    /// A count: a user without events gets 0.
+    ZeroWhenAbsent,
+    /// A mean or similar: missing without events.
+    Keep,
+    /// A timestamp becomes hours since the user's signup.
+    HoursSinceSignup,
+    /// A timestamp becomes days until the user's cutoff.
+    DaysUntilCutoff,
+}
+
+/// A feature: its per-user aggregation, what to do with it afterwards, and
+/// its description.
 struct Feature {
     name: String,
     expr: Expr,
-    zero_when_absent: bool,
+    then: Then,
     description: String,
     /// Dropped when no user in the table has it (a count for an event name
     /// matched by `"all"` or a prefix that only occurs outside every
@@ -37,30 +64,79 @@ struct Feature {
     drop_if_never_observed: bool,
 }
 
-fn feature(name: String, expr: Expr, zero_when_absent: bool, description: String) -> Feature {
+fn feature(name: String, expr: Expr, then: Then, description: String) -> Feature {
     Feature {
         name,
         expr,
-        zero_when_absent,
+        then,
         description,
         drop_if_never_observed: false,
     }
+}
+
+/// A count-like column of `frame` as u64s (missing = 0).
+fn column_u64(frame: &DataFrame, name: &str) -> Result<Vec<u64>, ExtractError> {
+    let c = frame
+        .column(name)
+        .and_then(|c| c.cast(&DataType::UInt64))
+        .map_err(ExtractError::compute(format!("reading '{name}'")))?;
+    Ok(c.u64()
+        .map_err(ExtractError::compute(format!("reading '{name}'")))?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect())
 }
 
 fn obs() -> Expr {
     col(OBS)
 }
 
-fn event_is(name: &str) -> Expr {
-    col(EVENT).eq(lit(name.to_owned()))
+/// `column` where `mask` holds, else null: elementwise, so polars aggregates
+/// it on its fast path (a per-group `filter` takes the slow one).
+fn masked(column: &str, mask: Expr) -> Expr {
+    when(mask).then(col(column)).otherwise(lit(NULL))
 }
 
-fn any_event(names: &[String]) -> Expr {
-    names
+/// Distinct non-null values of `masked` per group (`n_unique` counts null as a value).
+fn distinct(masked: Expr) -> Expr {
+    masked.clone().n_unique() - masked.null_count().gt(lit(0)).cast(DataType::UInt32)
+}
+
+/// Whether the event is `name`. Events are compared by code (the name's
+/// index among the sorted `names`): one string lookup per row when the
+/// codes are made, instead of one string comparison per name and row.
+fn event_is(names: &[String], name: &str) -> Expr {
+    match names.binary_search_by(|n| n.as_str().cmp(name)) {
+        Ok(code) => col(CODE).eq(lit(code as u32)),
+        Err(_) => lit(false),
+    }
+}
+
+fn any_event(names: &[String], selected: &[String]) -> Expr {
+    selected
         .iter()
-        .map(|n| event_is(n))
+        .map(|n| event_is(names, n))
         .reduce(|a, b| a.or(b))
         .unwrap_or_else(|| lit(false))
+}
+
+/// `frame` with the event name replaced by its code ([`CODE`]: the index
+/// among the sorted `names`), looked up with one hash join.
+fn with_event_codes(frame: LazyFrame, names: &[String]) -> Result<LazyFrame, ExtractError> {
+    let codes = DataFrame::new(
+        names.len(),
+        vec![
+            Column::new(EVENT.into(), names),
+            Column::new(CODE.into(), (0..names.len() as u32).collect::<Vec<_>>()),
+        ],
+    )
+    .map_err(ExtractError::compute("coding event names"))?;
+    Ok(frame.join(
+        codes.lazy(),
+        [col(EVENT)],
+        [col(EVENT)],
+        JoinArgs::new(JoinType::Left),
+    ))
 }
 
 /// Distinct event names in the extract, sorted.
@@ -95,10 +171,6 @@ fn resolve(patterns: &[String], all: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn hours_since_signup(first: Expr) -> Expr {
-    (first - col(SIGNUP).first()).cast(DataType::Float64) / lit(HOUR_US as f64)
-}
-
 /// The feature list the spec asks for.
 fn features(
     spec: &ExtractSpec,
@@ -123,7 +195,7 @@ fn features(
         out.push(feature(
             "events_total".into(),
             obs().sum(),
-            true,
+            Then::ZeroWhenAbsent,
             format!("events {window}"),
         ));
     }
@@ -145,8 +217,8 @@ fn features(
             };
             out.push(feature(
                 format!("count_{name}"),
-                obs().and(event_is(name)).sum(),
-                true,
+                obs().and(event_is(names, name)).sum(),
+                Then::ZeroWhenAbsent,
                 format!("'{name}' events {window}"),
             ));
             out.last_mut().expect("just pushed").drop_if_never_observed = !exact;
@@ -155,50 +227,49 @@ fn features(
     if f.active_days {
         out.push(feature(
             "active_days".into(),
-            col(DAY).filter(obs()).n_unique(),
-            true,
+            distinct(masked(DAY, obs())),
+            Then::ZeroWhenAbsent,
             format!("distinct calendar days (UTC) with an event {window}"),
         ));
     }
     if let Some(gap) = f.session_gap_minutes {
-        let gap_us = (gap * MINUTE_US as f64).round() as i64;
-        let times = col(TS).filter(obs()).sort(SortOptions::default());
-        let new_sessions = (times.clone() - times.shift(lit(1))).gt(lit(gap_us)).sum();
         out.push(feature(
             "sessions".into(),
-            new_sessions + obs().any(true).cast(DataType::UInt32),
-            true,
+            col(NEW_SESSION).sum(),
+            Then::ZeroWhenAbsent,
             format!("sessions (events less than {gap} minutes apart) {window}"),
         ));
     }
     for event in &f.time_to_first {
         out.push(feature(
             format!("hours_to_first_{event}"),
-            hours_since_signup(col(TS).filter(obs().and(event_is(event))).min()),
-            false,
+            masked(TS, obs().and(event_is(names, event))).min(),
+            Then::HoursSinceSignup,
             format!("hours from signup to the first '{event}' event {window}; missing if none"),
         ));
     }
     if let Some(event) = &f.onboarding_event {
         out.push(feature(
             "onboarding_completed".into(),
-            obs().and(event_is(event)).any(true).cast(DataType::UInt32),
-            true,
+            obs()
+                .and(event_is(names, event))
+                .any(true)
+                .cast(DataType::UInt32),
+            Then::ZeroWhenAbsent,
             format!("1 if '{event}' (onboarding completed) happened {window}"),
         ));
         out.push(feature(
             "hours_to_onboarding".into(),
-            hours_since_signup(col(TS).filter(obs().and(event_is(event))).min()),
-            false,
+            masked(TS, obs().and(event_is(names, event))).min(),
+            Then::HoursSinceSignup,
             format!("hours from signup to '{event}' {window}; missing if not completed"),
         ));
     }
     if f.recency {
         out.push(feature(
             "days_since_last_event".into(),
-            (col(CUTOFF).first() - col(TS).filter(obs()).max()).cast(DataType::Float64)
-                / lit(DAY_US as f64),
-            false,
+            masked(TS, obs()).max(),
+            Then::DaysUntilCutoff,
             format!("days from the last event {window} to the cutoff; missing without events"),
         ));
     }
@@ -211,8 +282,8 @@ fn features(
         }
         out.push(feature(
             "distinct_features_used".into(),
-            col(EVENT).filter(obs().and(any_event(&used))).n_unique(),
-            true,
+            distinct(masked(CODE, obs().and(any_event(names, &used)))),
+            Then::ZeroWhenAbsent,
             format!(
                 "distinct product features used ({} event names) {window}",
                 used.len()
@@ -222,16 +293,16 @@ fn features(
     for p in &f.property_sums {
         out.push(feature(
             format!("sum_{p}"),
-            col(p.as_str()).filter(obs()).sum(),
-            true,
+            masked(p, obs()).sum(),
+            Then::ZeroWhenAbsent,
             format!("sum of '{p}' over events {window}"),
         ));
     }
     for p in &f.property_means {
         out.push(feature(
             format!("mean_{p}"),
-            col(p.as_str()).filter(obs()).mean(),
-            false,
+            masked(p, obs()).mean(),
+            Then::Keep,
             format!("mean of '{p}' over events {window}; missing without events"),
         ));
     }
@@ -288,125 +359,140 @@ pub fn build_table(
         definitions.push(FeatureDefinition { name, description });
     }
 
+    // One streaming pass over the events: names become integer codes, the
+    // user id becomes the user's row (an integer), and each event gets the
+    // flags of its user's windows. Events of unknown users, and events after
+    // a user's label window, can change nothing and are dropped, so the
+    // in-memory grouping below sees only what matters. Row order is kept.
     let windows = users.keys.clone().lazy().select([
         col(UID),
+        col(ORDER).cast(DataType::UInt32).alias(IDX),
         col(SIGNUP),
         col(START),
         col(CUTOFF),
         col(LABEL_START),
         col(LABEL_END),
     ]);
-    let joined = events
+    let mut keep_order = JoinArgs::new(JoinType::Inner);
+    keep_order.maintain_order = MaintainOrderJoin::Left;
+    let mut narrow = vec![
+        col(IDX),
+        col(CODE),
+        col(TS),
+        col(TS)
+            .gt_eq(col(START))
+            .and(col(TS).lt(col(CUTOFF)))
+            .alias(OBS),
+        col(TS)
+            .gt_eq(col(START) + (col(CUTOFF) - col(START)).floor_div(lit(2i64)))
+            .alias(SECOND_HALF),
+        col(TS)
+            .gt_eq(col(LABEL_START))
+            .and(col(TS).lt(col(LABEL_END)))
+            .alias(IN_LABEL),
+        col(TS).lt(col(CUTOFF)).alias(BEFORE_CUTOFF),
+        col(TS).lt(col(SIGNUP)).alias(BEFORE_SIGNUP),
+    ];
+    narrow.extend(spec.features.properties().iter().map(|p| col(p.as_str())));
+    let rows = with_event_codes(events.frame.clone(), &names)?
+        .join(windows, [col(UID)], [col(UID)], keep_order)
+        .filter(col(TS).lt(col(LABEL_END)))
+        .select(narrow)
+        .collect_with_engine(Engine::Streaming)
+        .map_err(compute("joining events to their users"))?
+        .unwrap_single();
+
+    // What was left out, counted exactly (counts do not depend on order).
+    let known = users.keys.clone().lazy().select([col(UID), col(SIGNUP)]);
+    let totals = events
         .frame
         .clone()
-        .join(
-            windows,
-            [col(UID)],
-            [col(UID)],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_columns([
-            col(TS)
-                .gt_eq(col(START))
-                .and(col(TS).lt(col(CUTOFF)))
-                .fill_null(lit(false))
-                .alias(OBS),
-            col(TS).floor_div(lit(DAY_US)).alias(DAY),
-            (col(START) + (col(CUTOFF) - col(START)).floor_div(lit(2i64))).alias(MID),
-        ]);
+        .select([col(UID)])
+        .join(known, [col(UID)], [col(UID)], JoinArgs::new(JoinType::Left))
+        .select([
+            len().alias(N_ALL),
+            col(SIGNUP).is_null().sum().alias(UNKNOWN_EVENTS),
+            distinct(masked(UID, col(SIGNUP).is_null())).alias(UNKNOWN_USERS),
+        ])
+        .collect_with_engine(Engine::Streaming)
+        .map_err(compute("counting events"))?
+        .unwrap_single();
+    let total = |name: &str| -> Result<u64, ExtractError> {
+        Ok(column_u64(&totals, name)?.first().copied().unwrap_or(0))
+    };
+    report.events_read = total(N_ALL)?;
+    report.events_unknown_user = total(UNKNOWN_EVENTS)?;
+    report.unknown_users = total(UNKNOWN_USERS)?;
 
-    let mut aggs = vec![
-        len().alias(N_ALL),
-        col(SIGNUP).first().is_null().alias(UNKNOWN),
-        col(TS)
-            .lt(col(SIGNUP))
-            .fill_null(lit(false))
-            .sum()
-            .alias(BEFORE_SIGNUP),
-    ];
-    if spec.features.trend {
-        aggs.push(obs().and(col(TS).lt(col(MID))).sum().alias(TREND_FIRST));
-        aggs.push(obs().and(col(TS).gt_eq(col(MID))).sum().alias(TREND_SECOND));
-    }
+    // Labels and counts: order-independent, over every kept row.
+    let mut aggs = vec![col(BEFORE_SIGNUP).sum().alias(BEFORE_SIGNUP)];
     match &spec.label {
         Some(LabelSpec::Churn {
             qualifying_events, ..
         }) => {
             let qualifying = match qualifying_events {
-                Some(patterns) => any_event(&resolve(patterns, &names)),
+                Some(patterns) => any_event(&names, &resolve(patterns, &names)),
                 None => lit(true),
             };
-            aggs.push(
-                col(TS)
-                    .gt_eq(col(LABEL_START))
-                    .and(col(TS).lt(col(LABEL_END)))
-                    .and(qualifying)
-                    .fill_null(lit(false))
-                    .any(true)
-                    .alias(LABEL_HIT),
-            );
+            aggs.push(col(IN_LABEL).and(qualifying).any(true).alias(LABEL_HIT));
         }
         Some(LabelSpec::Adoption { event, .. }) => {
             aggs.push(
-                col(TS)
-                    .lt(col(CUTOFF))
-                    .and(event_is(event))
-                    .fill_null(lit(false))
+                col(BEFORE_CUTOFF)
+                    .and(event_is(&names, event))
                     .any(true)
                     .alias(ADOPTED_BEFORE),
             );
             aggs.push(
-                col(TS)
-                    .gt_eq(col(CUTOFF))
-                    .and(col(TS).lt(col(LABEL_END)))
-                    .and(event_is(event))
-                    .fill_null(lit(false))
+                col(IN_LABEL)
+                    .and(event_is(&names, event))
                     .any(true)
                     .alias(LABEL_HIT),
             );
         }
         None => {}
     }
-    aggs.extend(
-        features
-            .iter()
-            .map(|f| f.expr.clone().alias(f.name.as_str())),
-    );
-    let per_user = joined
-        .group_by([col(UID)])
+    let labels = rows
+        .clone()
+        .lazy()
+        .group_by([col(IDX)])
+        .agg(aggs)
+        .collect()
+        .map_err(compute("aggregating labels per user"))?;
+    report.events_before_signup = column_u64(&labels, BEFORE_SIGNUP)?.iter().sum();
+
+    // Features: only the observed rows, in a canonical order (user, time,
+    // then every other value) whatever order the streaming engine delivered.
+    // Per-user float sums are then the same bits on every run, and sessions
+    // are found by comparing each event with the one before it.
+    let mut aggs: Vec<Expr> = features
+        .iter()
+        .map(|f| f.expr.clone().alias(f.name.as_str()))
+        .collect();
+    if spec.features.trend {
+        aggs.push(col(SECOND_HALF).not().sum().alias(TREND_FIRST));
+        aggs.push(col(SECOND_HALF).sum().alias(TREND_SECOND));
+    }
+    let mut order: Vec<PlSmallStr> = vec![IDX.into(), TS.into(), CODE.into()];
+    order.extend(spec.features.properties().iter().map(|p| p.as_str().into()));
+    let mut observed = rows
+        .lazy()
+        .filter(obs())
+        .sort(order, SortMultipleOptions::default().with_nulls_last(true))
+        .with_column(col(TS).floor_div(lit(DAY_US)).alias(DAY));
+    if let Some(gap) = spec.features.session_gap_minutes {
+        let gap_us = (gap * MINUTE_US as f64).round() as i64;
+        let continues = col(IDX)
+            .eq(col(IDX).shift(lit(1)))
+            .and((col(TS) - col(TS).shift(lit(1))).lt_eq(lit(gap_us)))
+            .fill_null(lit(false));
+        observed = observed.with_column(continues.not().alias(NEW_SESSION));
+    }
+    let per_user = observed
+        .group_by([col(IDX)])
         .agg(aggs)
         .collect()
         .map_err(compute("aggregating events per user"))?;
-
-    let column_u64 = |frame: &DataFrame, name: &str| -> Result<Vec<u64>, ExtractError> {
-        let c = frame
-            .column(name)
-            .and_then(|c| c.cast(&DataType::UInt64))
-            .map_err(compute("reading aggregates"))?;
-        Ok(c.u64()
-            .map_err(compute("reading aggregates"))?
-            .iter()
-            .map(|v| v.unwrap_or(0))
-            .collect())
-    };
-    let unknown: Vec<bool> = per_user
-        .column(UNKNOWN)
-        .and_then(|c| {
-            c.bool()
-                .map(|b| b.iter().map(|v| v.unwrap_or(false)).collect())
-        })
-        .map_err(compute("reading aggregates"))?;
-    let n_all = column_u64(&per_user, N_ALL)?;
-    let before_signup = column_u64(&per_user, BEFORE_SIGNUP)?;
-    report.events_read = n_all.iter().sum();
-    for (i, &u) in unknown.iter().enumerate() {
-        if u {
-            report.unknown_users += 1;
-            report.events_unknown_user += n_all[i];
-        } else {
-            report.events_before_signup += before_signup[i];
-        }
-    }
 
     // Users first (their order), then their aggregates; users without events
     // get zero counts and missing times.
@@ -415,11 +501,23 @@ pub fn build_table(
         .clone()
         .lazy()
         .filter(col(KEEP))
-        .select([col(UID), col(ORDER)])
+        .select([
+            col(UID),
+            col(ORDER),
+            col(ORDER).cast(DataType::UInt32).alias(IDX),
+            col(SIGNUP),
+            col(CUTOFF),
+        ])
         .join(
-            per_user.lazy().filter(col(UNKNOWN).not()),
-            [col(UID)],
-            [col(UID)],
+            per_user.lazy(),
+            [col(IDX)],
+            [col(IDX)],
+            JoinArgs::new(JoinType::Left),
+        )
+        .join(
+            labels.lazy(),
+            [col(IDX)],
+            [col(IDX)],
             JoinArgs::new(JoinType::Left),
         )
         .join(
@@ -431,8 +529,20 @@ pub fn build_table(
         .sort([ORDER], SortMultipleOptions::default());
     let mut fills: Vec<Expr> = features
         .iter()
-        .filter(|f| f.zero_when_absent)
-        .map(|f| col(f.name.as_str()).fill_null(lit(0)))
+        .filter_map(|f| {
+            let c = col(f.name.as_str());
+            let value = match f.then {
+                Then::ZeroWhenAbsent => c.fill_null(lit(0)),
+                Then::Keep => return None,
+                Then::HoursSinceSignup => {
+                    (c - col(SIGNUP)).cast(DataType::Float64) / lit(HOUR_US as f64)
+                }
+                Then::DaysUntilCutoff => {
+                    (col(CUTOFF) - c).cast(DataType::Float64) / lit(DAY_US as f64)
+                }
+            };
+            Some(value.alias(f.name.as_str()))
+        })
         .collect();
     if spec.features.trend {
         let (first, second) = (

@@ -257,10 +257,7 @@ impl Events {
                 problem: format!("has type {event_type}; event names must be text"),
             });
         }
-        let mut properties: Vec<&String> = spec.features.property_sums.iter().collect();
-        properties.extend(&spec.features.property_means);
-        properties.sort();
-        properties.dedup();
+        let properties = spec.features.properties();
         let mut select = vec![
             col(sources.user_id.as_str()).alias(UID),
             col(sources.event.as_str())

@@ -361,6 +361,15 @@ impl ExtractSpec {
 }
 
 impl FeatureFamilies {
+    /// The numeric event properties read (sums and means), sorted, once each.
+    pub fn properties(&self) -> Vec<&String> {
+        let mut properties: Vec<&String> = self.property_sums.iter().collect();
+        properties.extend(&self.property_means);
+        properties.sort();
+        properties.dedup();
+        properties
+    }
+
     /// Families built when the config has no `[features]` section.
     pub fn defaults() -> Self {
         FeatureFamilies {

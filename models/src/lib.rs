@@ -18,6 +18,7 @@ pub mod ensemble;
 pub mod metrics;
 pub mod registry;
 pub mod rng;
+pub mod rule;
 pub mod schema;
 pub mod shap;
 pub mod tree;

@@ -25,7 +25,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use presage_models::artifact::ScoreQuantiles;
-use presage_models::schema::{FeatureKind, FeatureSchema};
+use presage_models::rule::Condition;
+use presage_models::schema::FeatureSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a policy cannot be used; the message names the file and the problem.
@@ -93,43 +94,12 @@ pub struct Segment {
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A comparison operator in a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Op {
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-    /// `==`
-    Eq,
-    /// `!=`
-    Ne,
-}
-
-/// The test a rule applies to one feature value.
-#[derive(Debug, Clone, PartialEq)]
-enum Test {
-    /// Numeric comparison.
-    Number(Op, f64),
-    /// Category (code) equality or inequality.
-    Category(Op, f64),
-    /// The value is missing.
-    Missing,
-    /// The value is present.
-    Present,
-}
-
 /// A checked override rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     /// The rule as written.
     pub when: String,
-    feature: usize,
-    test: Test,
+    condition: Condition,
     /// Index of the segment it assigns.
     segment: usize,
 }
@@ -300,12 +270,11 @@ impl SegmentPolicy {
                             r.segment
                         ))
                     })?;
-                let (feature, test) = parse_rule(&r.when, schema)
+                let condition = Condition::parse(&r.when, schema)
                     .map_err(|m| fail(format!("rule {} ('{}'): {m}", i + 1, r.when)))?;
                 Ok(Rule {
                     when: r.when.clone(),
-                    feature,
-                    test,
+                    condition,
                     segment,
                 })
             })
@@ -360,97 +329,14 @@ impl SegmentPolicy {
 
 impl Rule {
     fn matches(&self, row: &[f64]) -> bool {
-        let x = row[self.feature];
-        let compare = |op: Op, v: f64| match op {
-            Op::Lt => x < v,
-            Op::Le => x <= v,
-            Op::Gt => x > v,
-            Op::Ge => x >= v,
-            Op::Eq => x == v,
-            Op::Ne => !x.is_nan() && x != v,
-        };
-        match self.test {
-            Test::Missing => x.is_nan(),
-            Test::Present => !x.is_nan(),
-            Test::Number(op, v) | Test::Category(op, v) => compare(op, v),
-        }
-    }
-}
-
-/// Parses `feature op value` against the schema.
-fn parse_rule(text: &str, schema: &FeatureSchema) -> Result<(usize, Test), String> {
-    let text = text.trim();
-    let known = || schema.names().collect::<Vec<_>>().join(", ");
-    let (name, rest) = text
-        .split_once(char::is_whitespace)
-        .ok_or("expected `feature op value`")?;
-    let feature = schema
-        .index_of(name)
-        .ok_or_else(|| format!("unknown feature '{name}' (the model has: {})", known()))?;
-    let rest = rest.trim();
-    match rest {
-        "is missing" => return Ok((feature, Test::Missing)),
-        "is present" => return Ok((feature, Test::Present)),
-        _ => {}
-    }
-    let (op, value) = [
-        ("<=", Op::Le),
-        (">=", Op::Ge),
-        ("==", Op::Eq),
-        ("!=", Op::Ne),
-        ("<", Op::Lt),
-        (">", Op::Gt),
-    ]
-    .iter()
-    .find_map(|(symbol, op)| rest.strip_prefix(symbol).map(|v| (*op, v.trim())))
-    .ok_or_else(|| {
-        format!("unknown operator in '{rest}'; use <, <=, >, >=, ==, != or `is missing`")
-    })?;
-    if value.is_empty() {
-        return Err("missing value after the operator".into());
-    }
-    match &schema.features[feature].kind {
-        FeatureKind::Numeric => {
-            let v: f64 = value
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite())
-                .ok_or_else(|| format!("'{name}' is numeric; '{value}' is not a number"))?;
-            Ok((feature, Test::Number(op, v)))
-        }
-        FeatureKind::Categorical { categories } => {
-            if !matches!(op, Op::Eq | Op::Ne) {
-                return Err(format!(
-                    "'{name}' is categorical; use == or != with a quoted category"
-                ));
-            }
-            let category = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .ok_or_else(|| {
-                    format!(
-                        "'{name}' is categorical; quote the category, e.g. {name} == \"{}\"",
-                        categories.first().map_or("value", String::as_str)
-                    )
-                })?;
-            let code = categories
-                .iter()
-                .position(|c| c == category)
-                .ok_or_else(|| {
-                    format!(
-                        "'{category}' is not a category of '{name}' (known: {})",
-                        categories.join(", ")
-                    )
-                })?;
-            Ok((feature, Test::Category(op, code as f64)))
-        }
+        self.condition.matches(row)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use presage_models::schema::{Feature, FeatureHistogram, FeatureStats};
+    use presage_models::schema::{Feature, FeatureHistogram, FeatureKind, FeatureStats};
 
     fn schema() -> FeatureSchema {
         let stats = FeatureStats {

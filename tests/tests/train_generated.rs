@@ -191,3 +191,40 @@ fn adoption_model_reaches_90_percent_of_the_oracle_auc() {
         .join("truth.parquet")
         .exists());
 }
+
+#[test]
+fn segments_command_assigns_every_user_and_reports_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("segments.csv");
+    let run = train(
+        &dir.path().join("registry"),
+        &[
+            "segments",
+            "--config",
+            presage_datasets::config("churn.toml").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .ok();
+    let report = run.json();
+    let users = report["users"].as_u64().unwrap();
+    // Every user with a complete 7-day window, labelled or not.
+    assert_eq!(users, 8_998);
+    let sizes = report["sizes"].as_array().unwrap();
+    for segmentation in ["engagement", "feature_use"] {
+        let total: u64 = sizes
+            .iter()
+            .filter(|s| s["segmentation"] == segmentation)
+            .map(|s| s["users"].as_u64().unwrap())
+            .sum();
+        assert_eq!(total, users, "{segmentation}: {report}");
+    }
+    let (header, rows) = read_csv(&out);
+    assert_eq!(header, ["user_id", "engagement", "feature_use"]);
+    assert_eq!(rows.len() as u64, users);
+    assert!(rows
+        .iter()
+        .all(|r| ["high", "moderate", "low"].contains(&r[1].as_str())));
+}

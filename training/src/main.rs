@@ -17,7 +17,7 @@ use presage_models::registry::{
     Registry, VersionSelector, CHAMPION, DEFAULT_REGISTRY, REGISTRY_ENV,
 };
 use presage_training::booster::Progress;
-use presage_training::extract::{self, BuiltTable, ExtractSpec};
+use presage_training::extract::{self, segments, BuiltTable, ExtractSpec};
 use presage_training::features::{encode_labels, encode_with_schema, ColumnRoles};
 use presage_training::fit::TrainingData;
 use presage_training::fit::{self, row_major, FitError, FitPlan};
@@ -87,6 +87,8 @@ enum Command {
     Fit(Box<FitArgs>),
     /// Build the per-user feature table from users + events extracts and write it.
     Features(FeaturesArgs),
+    /// Assign the config's rule segments ([[segments]]) to every user and report their sizes.
+    Segments(FeaturesArgs),
     /// Score a table with a stored model.
     Predict(PredictArgs),
     /// Compute metrics of a stored model on new labelled data.
@@ -421,6 +423,8 @@ struct FitConfig {
     _features: Option<IgnoredAny>,
     #[serde(rename = "label")]
     _label: Option<IgnoredAny>,
+    #[serde(rename = "segments")]
+    _segments: Option<IgnoredAny>,
 }
 
 /// An error with the exit code it should produce.
@@ -448,6 +452,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Fit(args) => run_fit(&cli.registry, args),
         Command::Features(args) => run_features(args),
+        Command::Segments(args) => run_segments(args),
         Command::Predict(args) => run_predict(&cli.registry, args),
         Command::Evaluate(args) => run_evaluate(&cli.registry, args),
         Command::Models(args) => run_models(&cli.registry, args),
@@ -519,14 +524,70 @@ fn build_extract_table(
     Ok(built)
 }
 
-fn run_features(args: &FeaturesArgs) -> Result<(), Failure> {
+/// The extract spec of a `features` or `segments` run (it must have one).
+fn required_spec(args: &FeaturesArgs) -> Result<ExtractSpec, Failure> {
     let (text, _) = read_config(&args.config)?;
-    let spec = read_spec(&args.config, &text, &args.extract)?.ok_or_else(|| {
+    read_spec(&args.config, &text, &args.extract)?.ok_or_else(|| {
         bad_input(anyhow::anyhow!(
             "{}: no [extract] section; it must name the users and events extracts",
             args.config.display()
         ))
-    })?;
+    })
+}
+
+fn run_segments(args: &FeaturesArgs) -> Result<(), Failure> {
+    let mut spec = required_spec(args)?;
+    // Segments describe every user with a complete observation window,
+    // labelled or not.
+    spec.label = None;
+    let built = build_extract_table(&spec, &args.config, args.json)?;
+    let id = spec.extract.user_id.clone();
+    let assigned =
+        segments::assign(&spec.segments, &built, &id, &args.config).map_err(bad_input)?;
+    let table = table_from_frame(&assigned.frame, &args.config).map_err(bad_input)?;
+    write_table(&args.out, &table.columns).map_err(bad_input)?;
+    for warning in &assigned.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if args.json {
+        out!(
+            "{}",
+            json!({
+                "out": args.out.display().to_string(),
+                "users": built.report.users_in_table,
+                "sizes": assigned.sizes,
+                "warnings": assigned.warnings,
+            })
+        );
+    } else {
+        out!(
+            "{} users, {} segmentation(s) -> {}\n",
+            built.report.users_in_table,
+            spec.segments.len(),
+            args.out.display()
+        );
+        out!(
+            "{:<20} {:<24} {:>10} {:>8}",
+            "segmentation",
+            "segment",
+            "users",
+            "share"
+        );
+        for s in &assigned.sizes {
+            out!(
+                "{:<20} {:<24} {:>10} {:>7.1}%",
+                s.segmentation,
+                s.segment,
+                s.users,
+                100.0 * s.share
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_features(args: &FeaturesArgs) -> Result<(), Failure> {
+    let spec = required_spec(args)?;
     let built = build_extract_table(&spec, &args.config, args.json)?;
     let table = table_from_frame(&built.frame, &args.config).map_err(bad_input)?;
     write_table(&args.out, &table.columns).map_err(bad_input)?;

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use presage_training::extract::{self, BuiltTable, ExtractSpec};
+use presage_training::extract::{self, segments, BuiltTable, ExtractSpec};
 
 fn tiny_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/extract_tiny")
@@ -346,5 +346,118 @@ fn spec_typos_are_config_errors() {
             .to_string();
         assert!(err.contains(expected), "{to}: {err}");
         assert!(err.contains("churn.toml"), "{err}");
+    }
+}
+
+const SEGMENTS: &str = r#"
+[[segments]]
+name = "engagement"
+rules = [
+  { segment = "high", when = "onboarding_completed == 1 and hours_to_onboarding <= 72" },
+  { segment = "moderate", when = "onboarding_completed == 1" },
+  { segment = "low" },
+]
+
+[[segments]]
+name = "plan_mix"
+rules = [{ segment = "paying", when = "plan == \"pro\"" }]
+"#;
+
+fn segment_spec(extra: &str) -> (ExtractSpec, BuiltTable) {
+    let config = tiny_dir().join("churn.toml");
+    let text = std::fs::read_to_string(&config).unwrap() + extra;
+    let mut spec = ExtractSpec::from_config(&text, &config, None, None)
+        .unwrap()
+        .unwrap();
+    spec.label = None;
+    let built = extract::build(&spec, &config).unwrap();
+    (spec, built)
+}
+
+#[test]
+fn rule_segments_first_match_wins_and_sizes_are_checked() {
+    let (spec, built) = segment_spec(SEGMENTS);
+    // Without the label, u5 (complete 7-day window) is in the table too.
+    assert_eq!(users(&built), ["u1", "u2", "u4", "u5"]);
+    let assigned =
+        segments::assign(&spec.segments, &built, "user_id", Path::new("c.toml")).unwrap();
+    let column = |name: &str| -> Vec<Option<String>> {
+        let c = assigned.frame.column(name).unwrap().str().unwrap().clone();
+        c.iter().map(|v| v.map(str::to_owned)).collect()
+    };
+    // u1 completed onboarding 58 hours after signup; nobody else did.
+    assert_eq!(
+        column("engagement"),
+        [Some("high"), Some("low"), Some("low"), Some("low")].map(|s| s.map(String::from))
+    );
+    // u1 and u4 are on pro; no catch-all rule, so the others get no segment.
+    assert_eq!(
+        column("plan_mix"),
+        [
+            Some("paying".to_owned()),
+            None,
+            Some("paying".to_owned()),
+            None
+        ]
+    );
+    let size = |seg: &str, s: &str| {
+        assigned
+            .sizes
+            .iter()
+            .find(|x| x.segmentation == seg && x.segment == s)
+            .map(|x| x.users)
+    };
+    assert_eq!(size("engagement", "high"), Some(1));
+    assert_eq!(size("engagement", "moderate"), Some(0));
+    assert_eq!(size("engagement", "low"), Some(3));
+    assert_eq!(size("plan_mix", segments::UNASSIGNED), Some(2));
+    // 'moderate' is empty (under 1%); nothing holds over 80% of 4 users.
+    assert!(
+        assigned
+            .warnings
+            .iter()
+            .any(|w| w.contains("'moderate' of 'engagement' holds 0.00%")),
+        "{:?}",
+        assigned.warnings
+    );
+    assert_eq!(assigned.warnings.len(), 1, "{:?}", assigned.warnings);
+}
+
+#[test]
+fn segment_rules_are_checked_against_the_built_columns() {
+    for (from, to, expected) in [
+        (
+            "hours_to_onboarding <= 72",
+            "hours_to_onbording <= 72",
+            "unknown feature 'hours_to_onbording'",
+        ),
+        (
+            "plan == \\\"pro\\\"",
+            "plan == \\\"gold\\\"",
+            "'gold' is not a category of 'plan'",
+        ),
+        (
+            "{ segment = \"low\" },",
+            "{ segment = \"low\" },\n  { segment = \"never\", when = \"sessions > 1\" },",
+            "rule 3 has no `when` but is not the last",
+        ),
+        (
+            "{ segment = \"moderate\", when = \"onboarding_completed == 1\" }",
+            "{ segment = \"moderate\" }",
+            "has no `when` but is not the last",
+        ),
+        (
+            "name = \"plan_mix\"",
+            "name = \"engagement\"",
+            "named twice",
+        ),
+    ] {
+        let extra = SEGMENTS.replacen(from, to, 1);
+        assert_ne!(extra, SEGMENTS, "{from}");
+        let (spec, built) = segment_spec(&extra);
+        let result = segments::assign(&spec.segments, &built, "user_id", Path::new("c.toml"));
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains(expected), "{to}: {err}");
+        assert!(err.starts_with("c.toml: "), "{err}");
     }
 }

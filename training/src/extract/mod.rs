@@ -12,8 +12,10 @@
 //! - [`users`]: the users extract checked and narrowed (consent, erasure,
 //!   duplicates, windows that are not complete yet).
 //! - [`aggregate`]: the per-user aggregation over events.
+//! - [`segments`]: rule segments assigned on the built table.
 
 pub mod aggregate;
+pub mod segments;
 pub mod source;
 pub mod spec;
 pub mod time;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::segments::SegmentationSpec;
 use super::ExtractError;
 
 /// Where the extracts are and what their columns are called.
@@ -231,6 +232,8 @@ pub struct ExtractSpec {
     pub features: FeatureFamilies,
     /// Label, if the spec defines one (`features` and `segments` run without).
     pub label: Option<LabelSpec>,
+    /// Rule segmentations (`[[segments]]`), for `presage-train segments`.
+    pub segments: Vec<SegmentationSpec>,
 }
 
 /// The spec sections of a config file; other sections belong to the caller.
@@ -240,6 +243,8 @@ struct SpecSections {
     window: Option<WindowSpec>,
     features: Option<FeatureFamilies>,
     label: Option<LabelSpec>,
+    #[serde(default)]
+    segments: Vec<SegmentationSpec>,
 }
 
 impl ExtractSpec {
@@ -263,6 +268,7 @@ impl ExtractSpec {
                 (sections.window.is_some(), "window"),
                 (sections.features.is_some(), "features"),
                 (sections.label.is_some(), "label"),
+                (!sections.segments.is_empty(), "segments"),
             ] {
                 if present {
                     return Err(config(format!(
@@ -288,6 +294,7 @@ impl ExtractSpec {
             })?,
             features: sections.features.unwrap_or_else(FeatureFamilies::defaults),
             label: sections.label,
+            segments: sections.segments,
         };
         spec.check().map_err(config)?;
         Ok(Some(spec))

@@ -235,6 +235,7 @@ mod tests {
         assert!(err("plan == pro").contains("quote the category"));
         assert!(err(r#"plan == "gold""#).contains("'gold' is not a category of 'plan'"));
         assert!(err(r#"plan < "pro""#).contains("use == or !="));
-        assert!(err("hours <= 1 and").contains("expected `feature op value`"));
+        assert!(err("hours <= 1 and").contains("'1 and' is not a number"));
+        assert!(err("hours <= 1 and  and plan is missing").contains("expected `feature op value`"));
     }
 }

@@ -228,3 +228,49 @@ fn segments_command_assigns_every_user_and_reports_sizes() {
         .iter()
         .all(|r| ["high", "moderate", "low"].contains(&r[1].as_str())));
 }
+
+#[test]
+fn kpis_command_reports_by_rule_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = train(
+        &dir.path().join("registry"),
+        &[
+            "kpis",
+            "--config",
+            presage_datasets::config("churn.toml").to_str().unwrap(),
+            "--by",
+            "engagement",
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups[0]["group"], "all");
+    assert_eq!(groups[0]["users"], 8_998);
+    let names: Vec<&str> = groups[1..]
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["high", "low", "moderate"]);
+    let per_group: u64 = groups[1..]
+        .iter()
+        .map(|g| g["users"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_group, 8_998);
+    // 'high' means onboarded within 72 hours: its completion rate is 100%,
+    // 'low' (never onboarded in the window) 0%.
+    assert_eq!(groups[1]["onboarding_completion_rate"], 1.0);
+    assert_eq!(groups[2]["onboarding_completion_rate"], 0.0);
+    // The funnel narrows step by step, and the last step is onboarding.
+    let funnel = groups[0]["funnel"].as_array().unwrap();
+    assert_eq!(funnel.len(), 5);
+    let users: Vec<u64> = funnel
+        .iter()
+        .map(|s| s["users"].as_u64().unwrap())
+        .collect();
+    assert!(users.windows(2).all(|w| w[0] >= w[1]), "{users:?}");
+    let completion = groups[0]["onboarding_completion_rate"].as_f64().unwrap();
+    assert!((users[4] as f64 / 8_998.0 - completion).abs() < 1e-12);
+    assert!(!report["cohorts"].as_array().unwrap().is_empty());
+}

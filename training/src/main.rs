@@ -17,7 +17,7 @@ use presage_models::registry::{
     Registry, VersionSelector, CHAMPION, DEFAULT_REGISTRY, REGISTRY_ENV,
 };
 use presage_training::booster::Progress;
-use presage_training::extract::{self, segments, BuiltTable, ExtractSpec};
+use presage_training::extract::{self, kpis, segments, BuiltTable, ExtractSpec};
 use presage_training::features::{encode_labels, encode_with_schema, ColumnRoles};
 use presage_training::fit::TrainingData;
 use presage_training::fit::{self, row_major, FitError, FitPlan};
@@ -89,6 +89,8 @@ enum Command {
     Features(FeaturesArgs),
     /// Assign the config's rule segments ([[segments]]) to every user and report their sizes.
     Segments(FeaturesArgs),
+    /// Onboarding KPIs from the extracts: time to first key action, completion, funnel, retention.
+    Kpis(KpisArgs),
     /// Score a table with a stored model.
     Predict(PredictArgs),
     /// Compute metrics of a stored model on new labelled data.
@@ -136,6 +138,21 @@ struct FeaturesArgs {
     #[arg(long)]
     out: PathBuf,
     /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct KpisArgs {
+    /// TOML config with [extract], [window], [features] and optionally [kpis] and [[segments]].
+    #[arg(long)]
+    config: PathBuf,
+    #[command(flatten)]
+    extract: ExtractArgs,
+    /// Also report per value of this attribute or feature column, or per segment of this [[segments]] name.
+    #[arg(long, value_name = "SEGMENT_OR_ATTRIBUTE")]
+    by: Option<String>,
+    /// Print one JSON object on stdout instead of tables.
     #[arg(long)]
     json: bool,
 }
@@ -425,6 +442,8 @@ struct FitConfig {
     _label: Option<IgnoredAny>,
     #[serde(rename = "segments")]
     _segments: Option<IgnoredAny>,
+    #[serde(rename = "kpis")]
+    _kpis: Option<IgnoredAny>,
 }
 
 /// An error with the exit code it should produce.
@@ -453,6 +472,7 @@ fn main() -> ExitCode {
         Command::Fit(args) => run_fit(&cli.registry, args),
         Command::Features(args) => run_features(args),
         Command::Segments(args) => run_segments(args),
+        Command::Kpis(args) => run_kpis(args),
         Command::Predict(args) => run_predict(&cli.registry, args),
         Command::Evaluate(args) => run_evaluate(&cli.registry, args),
         Command::Models(args) => run_models(&cli.registry, args),
@@ -581,6 +601,79 @@ fn run_segments(args: &FeaturesArgs) -> Result<(), Failure> {
                 s.users,
                 100.0 * s.share
             );
+        }
+    }
+    Ok(())
+}
+
+fn percent(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| format!("{:.1}%", 100.0 * v))
+}
+
+fn hours(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| format!("{v:.1} h"))
+}
+
+fn run_kpis(args: &KpisArgs) -> Result<(), Failure> {
+    let (text, _) = read_config(&args.config)?;
+    let spec = read_spec(&args.config, &text, &args.extract)?.ok_or_else(|| {
+        bad_input(anyhow::anyhow!(
+            "{}: no [extract] section; it must name the users and events extracts",
+            args.config.display()
+        ))
+    })?;
+    let report = kpis::report(&spec, &args.config, args.by.as_deref()).map_err(bad_input)?;
+    if args.json {
+        out!("{}", serde_json::to_string(&report).map_err(failure)?);
+        return Ok(());
+    }
+    out!("onboarding KPIs over {}\n", report.window);
+    out!(
+        "{:<24} {:>8} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        report.by.as_deref().unwrap_or("group"),
+        "users",
+        "key action",
+        "median TTFA",
+        "p90 TTFA",
+        "onboarded",
+        "adopted"
+    );
+    for g in &report.groups {
+        out!(
+            "{:<24} {:>8} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            g.group,
+            g.users,
+            percent(g.key_action_rate),
+            hours(g.key_action_median_hours),
+            hours(g.key_action_p90_hours),
+            percent(g.onboarding_completion_rate),
+            percent(g.feature_adoption_rate)
+        );
+    }
+    if report.groups.first().is_some_and(|g| !g.funnel.is_empty()) {
+        out!("\nfunnel (users who did each step and every earlier one; drop-off from the previous step)");
+        for g in &report.groups {
+            out_part!("{:<24}", g.group);
+            for s in &g.funnel {
+                out_part!("  {} {} (-{:.0}%)", s.step, s.users, 100.0 * s.drop_off);
+            }
+            out!("");
+        }
+    }
+    if !report.cohorts.is_empty() {
+        let weeks = report.cohorts[0].retention.len();
+        out!("\nretention by weekly signup cohort (share active in week k after signup; - = week not over)");
+        out_part!("{:<12} {:>8}", "week of", "users");
+        for w in 1..=weeks {
+            out_part!(" {:>8}", format!("week {w}"));
+        }
+        out!("");
+        for c in &report.cohorts {
+            out_part!("{:<12} {:>8}", c.week_of, c.users);
+            for r in &c.retention {
+                out_part!(" {:>8}", percent(*r));
+            }
+            out!("");
         }
     }
     Ok(())

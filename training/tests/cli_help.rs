@@ -9,6 +9,8 @@ fn every_subcommand_has_help() {
         &[][..],
         &["fit"],
         &["features"],
+        &["segments"],
+        &["kpis"],
         &["predict"],
         &["evaluate"],
         &["models"],

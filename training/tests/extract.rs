@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use presage_training::extract::{self, segments, BuiltTable, ExtractSpec};
+use presage_training::extract::{self, kpis, segments, BuiltTable, ExtractSpec};
 
 fn tiny_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/extract_tiny")
@@ -460,4 +460,72 @@ fn segment_rules_are_checked_against_the_built_columns() {
         assert!(err.contains(expected), "{to}: {err}");
         assert!(err.starts_with("c.toml: "), "{err}");
     }
+}
+
+#[test]
+fn kpis_match_hand_computed_values() {
+    let config = tiny_dir().join("churn.toml");
+    let text = std::fs::read_to_string(&config).unwrap()
+        + r#"
+[kpis]
+key_action = "create_project"
+funnel = ["login", "create_project", "onboarding_completed"]
+retention_weeks = 2
+"#;
+    let spec = ExtractSpec::from_config(&text, &config, None, None)
+        .unwrap()
+        .unwrap();
+    let report = kpis::report(&spec, &config, Some("plan")).unwrap();
+    // Without a label every consented user with a complete 7-day window
+    // counts: u1, u2, u4, u5.
+    let all = &report.groups[0];
+    assert_eq!((all.group.as_str(), all.users), ("all", 4));
+    // Only u1 created a project, 70 minutes after signup.
+    assert_eq!(all.key_action_rate, Some(0.25));
+    assert!((all.key_action_median_hours.unwrap() - 70.0 / 60.0).abs() < 1e-9);
+    assert_eq!(all.key_action_p90_hours, all.key_action_median_hours);
+    assert_eq!(all.onboarding_completion_rate, Some(0.25));
+    // u1 used feature_export and u2 feature_share in their windows.
+    assert_eq!(all.feature_adoption_rate, Some(0.5));
+    // login: u1, u2, u5 (3 of 4); then create_project: u1 (1 of 3); then
+    // onboarding_completed: u1 (1 of 1).
+    let funnel: Vec<(&str, u64)> = all
+        .funnel
+        .iter()
+        .map(|s| (s.step.as_str(), s.users))
+        .collect();
+    assert_eq!(
+        funnel,
+        [
+            ("login", 3),
+            ("create_project", 1),
+            ("onboarding_completed", 1)
+        ]
+    );
+    assert_eq!(all.funnel[0].drop_off, 0.25);
+    assert!((all.funnel[1].conversion - 1.0 / 3.0).abs() < 1e-12);
+    // By plan: pro = u1, u4; free = u2, u5.
+    let pro = report.groups.iter().find(|g| g.group == "pro").unwrap();
+    assert_eq!((pro.users, pro.key_action_rate), (2, Some(0.5)));
+    let free = report.groups.iter().find(|g| g.group == "free").unwrap();
+    assert_eq!((free.users, free.key_action_rate), (2, Some(0.0)));
+    assert_eq!(free.key_action_median_hours, None);
+    // Cohorts by signup week (Mondays): u1, u2, u4 in the week of 2024-01-01
+    // (u1 active in its week 1, nobody in week 2); u5 in the week of
+    // 2024-01-22, whose weeks end after the extract (2024-02-01).
+    assert_eq!(report.cohorts.len(), 2);
+    let first = &report.cohorts[0];
+    assert_eq!((first.week_of.as_str(), first.users), ("2024-01-01", 3));
+    assert_eq!(first.retention, [Some(1.0 / 3.0), Some(0.0)]);
+    let second = &report.cohorts[1];
+    assert_eq!((second.week_of.as_str(), second.users), ("2024-01-22", 1));
+    assert_eq!(second.retention, [None, None]);
+
+    let err = kpis::report(&spec, &config, Some("plann"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--by plann: not a column or a [[segments]] name"),
+        "{err}"
+    );
 }

@@ -13,8 +13,11 @@
 //!   duplicates, windows that are not complete yet).
 //! - [`aggregate`]: the per-user aggregation over events.
 //! - [`segments`]: rule segments assigned on the built table.
+//! - [`kpis`]: onboarding KPIs (time to first action, completion, funnel,
+//!   cohort retention).
 
 pub mod aggregate;
+pub mod kpis;
 pub mod segments;
 pub mod source;
 pub mod spec;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::kpis::KpiSpec;
 use super::segments::SegmentationSpec;
 use super::ExtractError;
 
@@ -234,6 +235,8 @@ pub struct ExtractSpec {
     pub label: Option<LabelSpec>,
     /// Rule segmentations (`[[segments]]`), for `presage-train segments`.
     pub segments: Vec<SegmentationSpec>,
+    /// What `presage-train kpis` reports (`[kpis]`).
+    pub kpis: Option<KpiSpec>,
 }
 
 /// The spec sections of a config file; other sections belong to the caller.
@@ -245,6 +248,7 @@ struct SpecSections {
     label: Option<LabelSpec>,
     #[serde(default)]
     segments: Vec<SegmentationSpec>,
+    kpis: Option<KpiSpec>,
 }
 
 impl ExtractSpec {
@@ -269,6 +273,7 @@ impl ExtractSpec {
                 (sections.features.is_some(), "features"),
                 (sections.label.is_some(), "label"),
                 (!sections.segments.is_empty(), "segments"),
+                (sections.kpis.is_some(), "kpis"),
             ] {
                 if present {
                     return Err(config(format!(
@@ -295,6 +300,7 @@ impl ExtractSpec {
             features: sections.features.unwrap_or_else(FeatureFamilies::defaults),
             label: sections.label,
             segments: sections.segments,
+            kpis: sections.kpis,
         };
         spec.check().map_err(config)?;
         Ok(Some(spec))

@@ -529,3 +529,27 @@ retention_weeks = 2
         "{err}"
     );
 }
+
+#[test]
+fn several_passes_over_the_events_give_the_same_table() {
+    let config = tiny_dir().join("churn.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let one = build_with(&config, &text).unwrap();
+    // 14 events, at most 3 per pass: 5 passes, each for a fifth of the users.
+    let many = build_with(
+        &config,
+        &text.replace(
+            "end = \"2024-02-01\"",
+            "end = \"2024-02-01\"\nevents_per_pass = 3",
+        ),
+    )
+    .unwrap();
+    let bytes = |b: &BuiltTable| {
+        let mut frame = b.frame.clone();
+        let mut out = Vec::new();
+        ParquetWriter::new(&mut out).finish(&mut frame).unwrap();
+        out
+    };
+    assert_eq!(bytes(&one), bytes(&many));
+    assert_eq!(one.report, many.report);
+}

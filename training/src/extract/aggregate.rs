@@ -147,11 +147,12 @@ fn event_names(events: &Events) -> Result<Vec<String>, ExtractError> {
         .select([col(EVENT)])
         .filter(col(EVENT).is_not_null())
         .unique(None, UniqueKeepStrategy::Any)
-        .collect()
+        .collect_with_engine(Engine::Streaming)
         .map_err(ExtractError::compute(format!(
             "{}: listing event names",
             events.path.display()
-        )))?;
+        )))?
+        .unwrap_single();
     let mut names: Vec<String> = frame
         .column(EVENT)
         .and_then(|c| {
@@ -359,49 +360,6 @@ pub fn build_table(
         definitions.push(FeatureDefinition { name, description });
     }
 
-    // One streaming pass over the events: names become integer codes, the
-    // user id becomes the user's row (an integer), and each event gets the
-    // flags of its user's windows. Events of unknown users, and events after
-    // a user's label window, can change nothing and are dropped, so the
-    // in-memory grouping below sees only what matters. Row order is kept.
-    let windows = users.keys.clone().lazy().select([
-        col(UID),
-        col(ORDER).cast(DataType::UInt32).alias(IDX),
-        col(SIGNUP),
-        col(START),
-        col(CUTOFF),
-        col(LABEL_START),
-        col(LABEL_END),
-    ]);
-    let mut keep_order = JoinArgs::new(JoinType::Inner);
-    keep_order.maintain_order = MaintainOrderJoin::Left;
-    let mut narrow = vec![
-        col(IDX),
-        col(CODE),
-        col(TS),
-        col(TS)
-            .gt_eq(col(START))
-            .and(col(TS).lt(col(CUTOFF)))
-            .alias(OBS),
-        col(TS)
-            .gt_eq(col(START) + (col(CUTOFF) - col(START)).floor_div(lit(2i64)))
-            .alias(SECOND_HALF),
-        col(TS)
-            .gt_eq(col(LABEL_START))
-            .and(col(TS).lt(col(LABEL_END)))
-            .alias(IN_LABEL),
-        col(TS).lt(col(CUTOFF)).alias(BEFORE_CUTOFF),
-        col(TS).lt(col(SIGNUP)).alias(BEFORE_SIGNUP),
-    ];
-    narrow.extend(spec.features.properties().iter().map(|p| col(p.as_str())));
-    let rows = with_event_codes(events.frame.clone(), &names)?
-        .join(windows, [col(UID)], [col(UID)], keep_order)
-        .filter(col(TS).lt(col(LABEL_END)))
-        .select(narrow)
-        .collect_with_engine(Engine::Streaming)
-        .map_err(compute("joining events to their users"))?
-        .unwrap_single();
-
     // What was left out, counted exactly (counts do not depend on order).
     let known = users.keys.clone().lazy().select([col(UID), col(SIGNUP)]);
     let totals = events
@@ -424,75 +382,142 @@ pub fn build_table(
     report.events_unknown_user = total(UNKNOWN_EVENTS)?;
     report.unknown_users = total(UNKNOWN_USERS)?;
 
-    // Labels and counts: order-independent, over every kept row.
-    let mut aggs = vec![col(BEFORE_SIGNUP).sum().alias(BEFORE_SIGNUP)];
-    match &spec.label {
-        Some(LabelSpec::Churn {
-            qualifying_events, ..
-        }) => {
-            let qualifying = match qualifying_events {
-                Some(patterns) => any_event(&names, &resolve(patterns, &names)),
-                None => lit(true),
-            };
-            aggs.push(col(IN_LABEL).and(qualifying).any(true).alias(LABEL_HIT));
-        }
-        Some(LabelSpec::Adoption { event, .. }) => {
-            aggs.push(
-                col(BEFORE_CUTOFF)
-                    .and(event_is(&names, event))
-                    .any(true)
-                    .alias(ADOPTED_BEFORE),
-            );
-            aggs.push(
-                col(IN_LABEL)
-                    .and(event_is(&names, event))
-                    .any(true)
-                    .alias(LABEL_HIT),
-            );
-        }
-        None => {}
-    }
-    let labels = rows
-        .clone()
-        .lazy()
-        .group_by([col(IDX)])
-        .agg(aggs)
-        .collect()
-        .map_err(compute("aggregating labels per user"))?;
-    report.events_before_signup = column_u64(&labels, BEFORE_SIGNUP)?.iter().sum();
+    // Users are split into passes over the events when the extract is
+    // large, so memory stays bounded: each pass keeps only its users'
+    // events. Per-user results do not depend on the split.
+    let passes = report
+        .events_read
+        .div_ceil(spec.extract.events_per_pass.max(1))
+        .max(1) as usize;
+    let n_users = users.keys.height();
+    let mut labels: Option<DataFrame> = None;
+    let mut per_user: Option<DataFrame> = None;
+    for pass in 0..passes {
+        let (first, last) = (n_users * pass / passes, n_users * (pass + 1) / passes);
+        // One streaming pass over the events: names become integer codes, the
+        // user id becomes the user's row (an integer), and each event gets the
+        // flags of its user's windows. Events of unknown users, and events after
+        // a user's label window, can change nothing and are dropped, so the
+        // in-memory grouping below sees only what matters. Row order is kept.
+        let windows = users.keys.slice(first as i64, last - first).lazy().select([
+            col(UID),
+            col(ORDER).cast(DataType::UInt32).alias(IDX),
+            col(SIGNUP),
+            col(START),
+            col(CUTOFF),
+            col(LABEL_START),
+            col(LABEL_END),
+        ]);
+        let mut keep_order = JoinArgs::new(JoinType::Inner);
+        keep_order.maintain_order = MaintainOrderJoin::Left;
+        let mut narrow = vec![
+            col(IDX),
+            col(CODE),
+            col(TS),
+            col(TS)
+                .gt_eq(col(START))
+                .and(col(TS).lt(col(CUTOFF)))
+                .alias(OBS),
+            col(TS)
+                .gt_eq(col(START) + (col(CUTOFF) - col(START)).floor_div(lit(2i64)))
+                .alias(SECOND_HALF),
+            col(TS)
+                .gt_eq(col(LABEL_START))
+                .and(col(TS).lt(col(LABEL_END)))
+                .alias(IN_LABEL),
+            col(TS).lt(col(CUTOFF)).alias(BEFORE_CUTOFF),
+            col(TS).lt(col(SIGNUP)).alias(BEFORE_SIGNUP),
+        ];
+        narrow.extend(spec.features.properties().iter().map(|p| col(p.as_str())));
+        let rows = with_event_codes(events.frame.clone(), &names)?
+            .join(windows, [col(UID)], [col(UID)], keep_order)
+            .filter(col(TS).lt(col(LABEL_END)))
+            .select(narrow)
+            .collect_with_engine(Engine::Streaming)
+            .map_err(compute("joining events to their users"))?
+            .unwrap_single();
 
-    // Features: only the observed rows, in a canonical order (user, time,
-    // then every other value) whatever order the streaming engine delivered.
-    // Per-user float sums are then the same bits on every run, and sessions
-    // are found by comparing each event with the one before it.
-    let mut aggs: Vec<Expr> = features
-        .iter()
-        .map(|f| f.expr.clone().alias(f.name.as_str()))
-        .collect();
-    if spec.features.trend {
-        aggs.push(col(SECOND_HALF).not().sum().alias(TREND_FIRST));
-        aggs.push(col(SECOND_HALF).sum().alias(TREND_SECOND));
+        // Labels and counts: order-independent, over every kept row.
+        let mut aggs = vec![col(BEFORE_SIGNUP).sum().alias(BEFORE_SIGNUP)];
+        match &spec.label {
+            Some(LabelSpec::Churn {
+                qualifying_events, ..
+            }) => {
+                let qualifying = match qualifying_events {
+                    Some(patterns) => any_event(&names, &resolve(patterns, &names)),
+                    None => lit(true),
+                };
+                aggs.push(col(IN_LABEL).and(qualifying).any(true).alias(LABEL_HIT));
+            }
+            Some(LabelSpec::Adoption { event, .. }) => {
+                aggs.push(
+                    col(BEFORE_CUTOFF)
+                        .and(event_is(&names, event))
+                        .any(true)
+                        .alias(ADOPTED_BEFORE),
+                );
+                aggs.push(
+                    col(IN_LABEL)
+                        .and(event_is(&names, event))
+                        .any(true)
+                        .alias(LABEL_HIT),
+                );
+            }
+            None => {}
+        }
+        let labels_part = rows
+            .clone()
+            .lazy()
+            .group_by([col(IDX)])
+            .agg(aggs)
+            .collect()
+            .map_err(compute("aggregating labels per user"))?;
+
+        // Features: only the observed rows, in a canonical order (user, time,
+        // then every other value) whatever order the streaming engine delivered.
+        // Per-user float sums are then the same bits on every run, and sessions
+        // are found by comparing each event with the one before it.
+        let mut aggs: Vec<Expr> = features
+            .iter()
+            .map(|f| f.expr.clone().alias(f.name.as_str()))
+            .collect();
+        if spec.features.trend {
+            aggs.push(col(SECOND_HALF).not().sum().alias(TREND_FIRST));
+            aggs.push(col(SECOND_HALF).sum().alias(TREND_SECOND));
+        }
+        let mut order: Vec<PlSmallStr> = vec![IDX.into(), TS.into(), CODE.into()];
+        order.extend(spec.features.properties().iter().map(|p| p.as_str().into()));
+        let mut observed = rows
+            .lazy()
+            .filter(obs())
+            .sort(order, SortMultipleOptions::default().with_nulls_last(true))
+            .with_column(col(TS).floor_div(lit(DAY_US)).alias(DAY));
+        if let Some(gap) = spec.features.session_gap_minutes {
+            let gap_us = (gap * MINUTE_US as f64).round() as i64;
+            let continues = col(IDX)
+                .eq(col(IDX).shift(lit(1)))
+                .and((col(TS) - col(TS).shift(lit(1))).lt_eq(lit(gap_us)))
+                .fill_null(lit(false));
+            observed = observed.with_column(continues.not().alias(NEW_SESSION));
+        }
+        let per_user_part = observed
+            .group_by([col(IDX)])
+            .agg(aggs)
+            .collect()
+            .map_err(compute("aggregating events per user"))?;
+        for (all, part) in [(&mut labels, labels_part), (&mut per_user, per_user_part)] {
+            match all {
+                Some(all) => {
+                    all.vstack_mut(&part)
+                        .map_err(compute("collecting per-user results"))?;
+                }
+                None => *all = Some(part),
+            }
+        }
     }
-    let mut order: Vec<PlSmallStr> = vec![IDX.into(), TS.into(), CODE.into()];
-    order.extend(spec.features.properties().iter().map(|p| p.as_str().into()));
-    let mut observed = rows
-        .lazy()
-        .filter(obs())
-        .sort(order, SortMultipleOptions::default().with_nulls_last(true))
-        .with_column(col(TS).floor_div(lit(DAY_US)).alias(DAY));
-    if let Some(gap) = spec.features.session_gap_minutes {
-        let gap_us = (gap * MINUTE_US as f64).round() as i64;
-        let continues = col(IDX)
-            .eq(col(IDX).shift(lit(1)))
-            .and((col(TS) - col(TS).shift(lit(1))).lt_eq(lit(gap_us)))
-            .fill_null(lit(false));
-        observed = observed.with_column(continues.not().alias(NEW_SESSION));
-    }
-    let per_user = observed
-        .group_by([col(IDX)])
-        .agg(aggs)
-        .collect()
-        .map_err(compute("aggregating events per user"))?;
+    let labels = labels.expect("at least one pass");
+    let per_user = per_user.expect("at least one pass");
+    report.events_before_signup = column_u64(&labels, BEFORE_SIGNUP)?.iter().sum();
 
     // Users first (their order), then their aggregates; users without events
     // get zero counts and missing times.

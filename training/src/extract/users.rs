@@ -122,11 +122,12 @@ fn last_event(events: &Events) -> Result<Option<i64>, ExtractError> {
         .frame
         .clone()
         .select([col(TS).max()])
-        .collect()
+        .collect_with_engine(Engine::Streaming)
         .map_err(ExtractError::compute(format!(
             "{}: finding the last event",
             events.path.display()
-        )))?;
+        )))?
+        .unwrap_single();
     Ok(frame
         .column(TS)
         .ok()

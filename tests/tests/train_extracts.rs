@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use presage_tests::{read_csv, train};
+use presage_tests::{read_csv, train, Server};
 
 fn cdnow_config() -> String {
     presage_datasets::config("churn_cdnow.toml")
@@ -52,6 +52,32 @@ fn churn_model_trained_on_the_real_cdnow_event_log() {
         entry["label"],
         "1 if the user has no event from 0 to 180 days after the cutoff"
     );
+
+    // Serving tells callers what each feature means and how the label was made.
+    let server = Server::start(&registry, &[]);
+    let detail = server.get("/models/churn_cdnow");
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    let detail = detail.json();
+    let features = detail["features"].as_array().unwrap();
+    let recency = features
+        .iter()
+        .find(|f| f["name"] == "days_since_last_event")
+        .unwrap_or_else(|| panic!("{detail}"));
+    assert_eq!(
+        recency["description"],
+        "days from the last event from signup until 1997-09-30 to the cutoff; missing without events"
+    );
+    assert_eq!(detail["feature_spec"]["label"]["name"], "churned");
+    assert_eq!(
+        detail["feature_spec"]["spec"]["window"]["cutoff"],
+        "1997-09-30"
+    );
+    // A score for a customer described by those features.
+    let body = r#"{"user_id": "00042", "features": {"events_total": 3, "days_since_last_event": 20, "active_days": 3, "sum_dollars": 80}}"#;
+    let scored = server.post("/predict/churn_cdnow", body);
+    assert_eq!(scored.status, 200, "{}", scored.body);
+    let p = scored.json()["probability"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
 }
 
 #[test]

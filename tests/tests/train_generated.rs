@@ -274,3 +274,32 @@ fn kpis_command_reports_by_rule_segment() {
     assert!((users[4] as f64 / 8_998.0 - completion).abs() < 1e-12);
     assert!(!report["cohorts"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn events_given_as_a_glob_build_the_same_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = presage_datasets::onboarding_small();
+    let config = presage_datasets::config("churn.toml");
+    let mut tables = Vec::new();
+    for (name, events) in [
+        ("dir.csv", data.join("events")),
+        ("glob.csv", data.join("events").join("*.parquet")),
+    ] {
+        let out = dir.path().join(name);
+        train(
+            &dir.path().join("registry"),
+            &[
+                "features",
+                "--config",
+                config.to_str().unwrap(),
+                "--events",
+                events.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+        .ok();
+        tables.push(std::fs::read(&out).unwrap());
+    }
+    assert_eq!(tables[0], tables[1]);
+}

@@ -553,3 +553,29 @@ fn several_passes_over_the_events_give_the_same_table() {
     assert_eq!(bytes(&one), bytes(&many));
     assert_eq!(one.report, many.report);
 }
+
+#[test]
+fn absolute_cutoff_with_a_lookback_window() {
+    let config = tiny_dir().join("churn.toml");
+    // Everyone who signed up before 2024-01-09 is observed over the 3 days
+    // before it: [2024-01-06, 2024-01-09) (or from signup, if later).
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "days_after_signup = 7",
+        "cutoff = \"2024-01-09\"\nlookback_days = 3",
+    );
+    let built = build_with(&config, &text).unwrap();
+    // u5 signed up after the cutoff; u3 has no consent.
+    assert_eq!(built.report.excluded_signed_up_after_cutoff, 1);
+    assert_eq!(users(&built), ["u1", "u2", "u4"]);
+    // u1's only event in [01-06, 01-09) is the login at 01-08T00:00.
+    assert_eq!(value(&built, "u1", "events_total"), Some(1.0));
+    assert_eq!(value(&built, "u1", "count_login"), Some(1.0));
+    // 2024-01-09 - 2024-01-08 = 1 day.
+    assert_eq!(value(&built, "u1", "days_since_last_event"), Some(1.0));
+    // The login on 01-09 is at the cutoff: label window, not features; u1 is active.
+    assert_eq!(value(&built, "u1", "churned"), Some(0.0));
+    assert_eq!(value(&built, "u2", "events_total"), Some(0.0));
+    assert!(built.features[0]
+        .description
+        .contains("in the 3 days before 2024-01-09"));
+}

@@ -83,6 +83,8 @@ fn tiny_extract_features_match_hand_computed_values() {
     );
     // u2's login on 2023-12-31 precedes its signup.
     assert_eq!(r.events_before_signup, 1);
+    // Observed: u1's five events and u2's two (see below).
+    assert_eq!(r.events_observed, 7);
 
     // u1: signup 2024-01-01T00:00, cutoff 2024-01-08T00:00. Observed: login 01:00,
     // create_project 01:10, login 03:00, feature_export 01-03 10:00,

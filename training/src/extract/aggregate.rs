@@ -31,6 +31,7 @@ const BEFORE_CUTOFF: &str = "__before_cutoff";
 const BEFORE_SIGNUP: &str = "__before_signup";
 const NEW_SESSION: &str = "__new_session";
 const N_ALL: &str = "__n_all";
+const N_OBSERVED: &str = "__n_observed";
 const UNKNOWN_EVENTS: &str = "__unknown_events";
 const UNKNOWN_USERS: &str = "__unknown_users";
 const TREND_FIRST: &str = "__trend_first";
@@ -481,6 +482,7 @@ pub fn build_table(
             .iter()
             .map(|f| f.expr.clone().alias(f.name.as_str()))
             .collect();
+        aggs.push(len().alias(N_OBSERVED));
         if spec.features.trend {
             aggs.push(col(SECOND_HALF).not().sum().alias(TREND_FIRST));
             aggs.push(col(SECOND_HALF).sum().alias(TREND_SECOND));
@@ -607,9 +609,7 @@ pub fn build_table(
         let mask = BooleanChunked::from_iter_values("keep".into(), before.iter().map(|b| !b));
         table = table.filter(&mask).map_err(compute("excluding adopters"))?;
     }
-    report.events_observed = column_u64(&table, "events_total")
-        .map(|v| v.iter().sum())
-        .unwrap_or(0);
+    report.events_observed = column_u64(&table, N_OBSERVED)?.iter().sum();
 
     let never_observed: Vec<&str> = features
         .iter()

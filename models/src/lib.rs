@@ -21,6 +21,7 @@ pub mod rng;
 pub mod rule;
 pub mod schema;
 pub mod shap;
+pub mod stats;
 pub mod tree;
 
 pub use atomic_file::write_atomic;

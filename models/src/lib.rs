@@ -16,6 +16,7 @@ pub mod calibration;
 pub mod compiled;
 pub mod ensemble;
 pub mod metrics;
+pub mod policy;
 pub mod registry;
 pub mod rng;
 pub mod rule;

@@ -15,7 +15,7 @@ pub mod config;
 pub mod error;
 pub mod json;
 pub mod openapi;
-pub mod policy;
+pub use presage_models::policy;
 pub mod routes;
 pub mod row_parser;
 pub mod state;

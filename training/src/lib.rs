@@ -15,6 +15,7 @@
 pub mod baseline;
 pub mod binning;
 pub mod booster;
+pub mod compare;
 pub mod extract;
 pub mod features;
 pub mod fit;

@@ -13,10 +13,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use presage_models::artifact::{
     Algorithm, FeatureDescription, FeatureSpecRecord, Metrics, ModelArtifact,
 };
+use presage_models::policy::SegmentPolicy;
 use presage_models::registry::{
     Registry, VersionSelector, CHAMPION, DEFAULT_REGISTRY, REGISTRY_ENV,
 };
 use presage_training::booster::Progress;
+use presage_training::compare;
 use presage_training::extract::{self, kpis, segments, BuiltTable, ExtractSpec};
 use presage_training::features::{encode_labels, encode_with_schema, ColumnRoles};
 use presage_training::fit::TrainingData;
@@ -91,6 +93,8 @@ enum Command {
     Segments(FeaturesArgs),
     /// Onboarding KPIs from the extracts: time to first key action, completion, funnel, retention.
     Kpis(KpisArgs),
+    /// Compare two versions of a model: metrics, DeLong's test, score shift, segment migration, importance.
+    Compare(CompareArgs),
     /// Score a table with a stored model.
     Predict(PredictArgs),
     /// Compute metrics of a stored model on new labelled data.
@@ -138,6 +142,25 @@ struct FeaturesArgs {
     #[arg(long)]
     out: PathBuf,
     /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Model name.
+    model: String,
+    /// Version A: a number or an alias (e.g. champion).
+    a: String,
+    /// Version B: a number or an alias.
+    b: String,
+    /// Labelled data (.csv or .parquet) both versions score; without it the stored test metrics are compared.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Segment policy for the migration matrix [default: policy.toml beside the model in the registry, else the default percentile policy].
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Print one JSON object on stdout instead of tables.
     #[arg(long)]
     json: bool,
 }
@@ -473,6 +496,7 @@ fn main() -> ExitCode {
         Command::Features(args) => run_features(args),
         Command::Segments(args) => run_segments(args),
         Command::Kpis(args) => run_kpis(args),
+        Command::Compare(args) => run_compare(&cli.registry, args),
         Command::Predict(args) => run_predict(&cli.registry, args),
         Command::Evaluate(args) => run_evaluate(&cli.registry, args),
         Command::Models(args) => run_models(&cli.registry, args),
@@ -602,6 +626,133 @@ fn run_segments(args: &FeaturesArgs) -> Result<(), Failure> {
                 100.0 * s.share
             );
         }
+    }
+    Ok(())
+}
+
+fn version_selector(text: &str) -> VersionSelector {
+    match text.parse::<u64>() {
+        Ok(v) => VersionSelector::Version(v),
+        Err(_) => VersionSelector::Alias(text.to_owned()),
+    }
+}
+
+fn run_compare(registry: &Path, args: &CompareArgs) -> Result<(), Failure> {
+    let reg = Registry::new(registry);
+    let a = reg
+        .load(&args.model, &version_selector(&args.a))
+        .map_err(bad_input)?;
+    let b = reg
+        .load(&args.model, &version_selector(&args.b))
+        .map_err(bad_input)?;
+    let comparison = match &args.data {
+        None => compare::compare_stored(&a, &b),
+        Some(path) => {
+            let beside = reg.root().join(&args.model).join("policy.toml");
+            let policy_path = args
+                .policy
+                .clone()
+                .or_else(|| beside.exists().then_some(beside));
+            let policy_for = |m: &ModelArtifact| match &policy_path {
+                Some(p) => SegmentPolicy::load(p, &m.schema).map_err(bad_input),
+                None => Ok(SegmentPolicy::default_policy()),
+            };
+            let (pa, pb) = (policy_for(&a)?, policy_for(&b)?);
+            let table = read_table(path).map_err(bad_input)?;
+            let mut c = compare::compare_on_data(&a, &b, &table, (&pa, &pb)).map_err(bad_input)?;
+            c.policy = Some(pa.source.clone());
+            c
+        }
+    };
+    if args.json {
+        out!("{}", serde_json::to_string(&comparison).map_err(failure)?);
+        return Ok(());
+    }
+    let (va, vb) = (format!("v{}", comparison.a), format!("v{}", comparison.b));
+    out!(
+        "{}: {va} vs {vb} on {}{}\n",
+        comparison.model,
+        comparison.source,
+        comparison
+            .rows
+            .map_or(String::new(), |r| format!(" ({r} labelled rows)"))
+    );
+    let num = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.4}"));
+    out!("{:<10} {:>10} {:>10} {:>10}", "metric", va, vb, "delta");
+    for m in &comparison.metrics {
+        out!(
+            "{:<10} {:>10} {:>10} {:>10}",
+            m.metric,
+            num(m.a),
+            num(m.b),
+            m.delta.map_or("-".to_owned(), |d| format!("{d:+.4}"))
+        );
+    }
+    match &comparison.delong {
+        Some(d) => out!(
+            "\nDeLong test, AUC {vb} - {va}: {:+.4} (95% CI [{:+.4}, {:+.4}]), z = {:.2}, {}: {}",
+            d.difference,
+            d.ci95[0],
+            d.ci95[1],
+            d.z,
+            if d.p_value < 1e-4 {
+                "p < 0.0001".to_owned()
+            } else {
+                format!("p = {:.4}", d.p_value)
+            },
+            if d.significant {
+                "significant at 0.05"
+            } else {
+                "not significant at 0.05"
+            }
+        ),
+        None if comparison.rows.is_none() => out!(
+            "\n(each version was tested on its own held-out rows: give --data to test the difference and see segment migration)"
+        ),
+        None => out!("\nDeLong test: needs both classes among the labelled rows"),
+    }
+    if let Some(p) = comparison.score_psi {
+        let verdict = if p < 0.1 {
+            "stable"
+        } else if p < 0.25 {
+            "moderate shift"
+        } else {
+            "major shift"
+        };
+        out!("score distribution shift, PSI of {vb} against {va}: {p:.4} ({verdict})");
+    }
+    if let Some(m) = &comparison.migration {
+        out!(
+            "\nsegment migration (rows: {va}, columns: {vb}; policy: {})",
+            comparison.policy.as_deref().unwrap_or("default")
+        );
+        out_part!("{:<16}", "");
+        for s in &m.segments {
+            out_part!(" {:>10}", s);
+        }
+        out!(" {:>10}", format!("{va} total"));
+        for (i, row) in m.counts.iter().enumerate() {
+            out_part!("{:<16}", m.segments[i]);
+            for c in row {
+                out_part!(" {:>10}", c);
+            }
+            out!(" {:>10}", m.sizes_a()[i]);
+        }
+        out_part!("{:<16}", format!("{vb} total"));
+        for c in m.sizes_b() {
+            out_part!(" {:>10}", c);
+        }
+        out!("");
+    }
+    out!("\nimportance (share of total gain), largest changes first");
+    for c in &comparison.importance {
+        out!(
+            "  {:<32} {:>7.1}% {:>7.1}% {:>+8.1} pts",
+            c.feature,
+            100.0 * c.share_a,
+            100.0 * c.share_b,
+            100.0 * c.delta
+        );
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ fn every_subcommand_has_help() {
         &["features"],
         &["segments"],
         &["kpis"],
+        &["compare"],
         &["predict"],
         &["evaluate"],
         &["models"],

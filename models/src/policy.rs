@@ -13,10 +13,13 @@
 //! the policy loads, so a typo is a load-time error, not a silent miss:
 //!
 //! ```text
-//! rule     := feature op value | feature "is missing" | feature "is present"
+//! rule     := clause ("and" clause)*
+//! clause   := feature op value | feature "is missing" | feature "is present"
 //! op       := "<" | "<=" | ">" | ">=" | "==" | "!="
 //! value    := number | "quoted category"
 //! ```
+//! (parsed by [`crate::rule`]). Policies live here, in the shared core, so
+//! that `presage-serve` and `presage-train compare` segment alike.
 //! The feature must be in the model's schema; numeric features compare with
 //! numbers, categorical features with quoted categories the model knows
 //! (`==` and `!=` only). A missing value never matches a comparison.
@@ -24,9 +27,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use presage_models::artifact::ScoreQuantiles;
-use presage_models::rule::Condition;
-use presage_models::schema::FeatureSchema;
+use crate::artifact::ScoreQuantiles;
+use crate::rule::Condition;
+use crate::schema::FeatureSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a policy cannot be used; the message names the file and the problem.
@@ -336,7 +339,7 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use presage_models::schema::{Feature, FeatureHistogram, FeatureKind, FeatureStats};
+    use crate::schema::{Feature, FeatureHistogram, FeatureKind, FeatureStats};
 
     fn schema() -> FeatureSchema {
         let stats = FeatureStats {

@@ -117,8 +117,11 @@ impl From<DeLong> for DeLongSummary {
     }
 }
 
+/// Reads one metric out of a metrics set.
+type MetricOf = fn(&BinaryMetrics) -> Option<f64>;
+
 fn metric_rows(a: Option<&BinaryMetrics>, b: Option<&BinaryMetrics>) -> Vec<MetricRow> {
-    let pick: [(&'static str, fn(&BinaryMetrics) -> Option<f64>); 7] = [
+    let pick: [(&'static str, MetricOf); 7] = [
         ("auc", |m| m.auc),
         ("pr_auc", |m| m.pr_auc),
         ("log_loss", |m| Some(m.log_loss)),

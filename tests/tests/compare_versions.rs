@@ -124,3 +124,54 @@ fn unknown_versions_are_named() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains('9'), "{}", run.stderr);
 }
+
+#[test]
+fn html_report_is_one_self_contained_file_with_five_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry");
+    fit_churn(&registry, &["--num-iterations", "40"]).ok();
+    fit_churn(&registry, &["--num-iterations", "80"]).ok();
+    let report = dir.path().join("report.html");
+    let telco = presage_datasets::telco_churn_csv();
+    let run = train(
+        &registry,
+        &[
+            "compare",
+            "churn",
+            "1",
+            "2",
+            "--data",
+            telco.to_str().unwrap(),
+            "--html",
+            report.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert!(run.stderr.contains("report ->"), "{}", run.stderr);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html.matches("<svg").count(), 5);
+    for title in [
+        "ROC",
+        "Precision-recall",
+        "Calibration",
+        "Cumulative gain",
+        "Score distribution",
+    ] {
+        assert!(html.contains(title), "{title} missing");
+    }
+    assert!(html.contains("DeLong test") && html.contains("Segment migration"));
+    // Nothing is fetched: the only URL is the SVG namespace.
+    let urls = html.matches("http").count();
+    assert_eq!(urls, html.matches("http://www.w3.org/2000/svg").count());
+    assert!(!html.contains("<script"));
+    assert!(html.len() < 300_000, "{} bytes", html.len());
+
+    // Without data there is nothing to plot.
+    let no_data = train(
+        &registry,
+        &["compare", "churn", "1", "2", "--html", "x.html"],
+    );
+    assert_eq!(no_data.code, 2);
+    assert!(no_data.stderr.contains("--data"), "{}", no_data.stderr);
+}

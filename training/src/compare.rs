@@ -88,6 +88,21 @@ pub struct Comparison {
     pub policy: Option<String>,
     /// The 15 features whose gain share changed most.
     pub importance: Vec<ImportanceChange>,
+    /// Labels and both versions' probabilities for the rows scored (data
+    /// only; for plots, not printed).
+    #[serde(skip)]
+    pub scored: Option<ScoredRows>,
+}
+
+/// The rows both versions scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredRows {
+    /// Labels.
+    pub labels: Vec<bool>,
+    /// Version A's probabilities.
+    pub a: Vec<f64>,
+    /// Version B's probabilities.
+    pub b: Vec<f64>,
 }
 
 /// DeLong's test, ready to print.
@@ -206,6 +221,7 @@ pub fn compare_stored(a: &ModelArtifact, b: &ModelArtifact) -> Comparison {
         migration: None,
         policy: None,
         importance: importance_changes(a, b),
+        scored: None,
     }
 }
 
@@ -297,5 +313,10 @@ pub fn compare_on_data(
         migration: Some(Migration { segments, counts }),
         policy: None,
         importance: importance_changes(a, b),
+        scored: Some(ScoredRows {
+            labels: y,
+            a: pa,
+            b: pb,
+        }),
     })
 }

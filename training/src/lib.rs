@@ -16,6 +16,7 @@ pub mod baseline;
 pub mod binning;
 pub mod booster;
 pub mod compare;
+pub mod compare_html;
 pub mod extract;
 pub mod features;
 pub mod fit;

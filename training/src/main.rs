@@ -18,7 +18,6 @@ use presage_models::registry::{
     Registry, VersionSelector, CHAMPION, DEFAULT_REGISTRY, REGISTRY_ENV,
 };
 use presage_training::booster::Progress;
-use presage_training::compare;
 use presage_training::extract::{self, kpis, segments, BuiltTable, ExtractSpec};
 use presage_training::features::{encode_labels, encode_with_schema, ColumnRoles};
 use presage_training::fit::TrainingData;
@@ -26,6 +25,7 @@ use presage_training::fit::{self, row_major, FitError, FitPlan};
 use presage_training::params::{CalibrationMethod, Objective, ParamSet, StoppingMetric};
 use presage_training::report::{evaluation_rows, metrics_json, metrics_table};
 use presage_training::table::{read_table, table_from_frame, write_table, Column, ColumnData};
+use presage_training::{compare, compare_html};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::json;
@@ -160,6 +160,9 @@ struct CompareArgs {
     /// Segment policy for the migration matrix [default: policy.toml beside the model in the registry, else the default percentile policy].
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Also write a self-contained HTML report with plots (needs --data).
+    #[arg(long, requires = "data")]
+    html: Option<PathBuf>,
     /// Print one JSON object on stdout instead of tables.
     #[arg(long)]
     json: bool,
@@ -664,6 +667,14 @@ fn run_compare(registry: &Path, args: &CompareArgs) -> Result<(), Failure> {
             c
         }
     };
+    if let Some(path) = &args.html {
+        let html =
+            compare_html::render(&comparison).map_err(|e| failure(anyhow::anyhow!("{e}")))?;
+        presage_models::write_atomic(path, html.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(failure)?;
+        eprintln!("report -> {}", path.display());
+    }
     if args.json {
         out!("{}", serde_json::to_string(&comparison).map_err(failure)?);
         return Ok(());

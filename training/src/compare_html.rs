@@ -105,14 +105,27 @@ type DrawResult = Result<(), Box<dyn std::error::Error>>;
 /// One chart with two labelled series (and an optional diagonal).
 fn line_chart(
     title: &str,
-    (x_desc, y_desc): (&str, &str),
+    axes: (&str, &str),
     y_max: f64,
     series: [(&str, &Curve); 2],
     diagonal: bool,
 ) -> Result<String, String> {
     let mut svg = String::new();
-    let mut draw = || -> DrawResult {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+    draw_lines(&mut svg, title, axes, y_max, series, diagonal)
+        .map_err(|e| format!("drawing '{title}': {e}"))?;
+    Ok(svg)
+}
+
+fn draw_lines(
+    svg: &mut String,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    y_max: f64,
+    series: [(&str, &Curve); 2],
+    diagonal: bool,
+) -> DrawResult {
+    {
+        let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
@@ -150,20 +163,25 @@ fn line_chart(
             .position(SeriesLabelPosition::LowerRight)
             .draw()?;
         root.present()?;
-        Ok(())
-    };
-    let drawn = draw().map_err(|e| format!("drawing '{title}': {e}"));
-    drop(draw);
-    drawn?;
-    Ok(svg)
+    }
+    Ok(())
 }
+
+/// Reliability bins: (mean predicted, observed rate, rows).
+type Bins = [(f64, f64, usize)];
 
 /// The reliability diagram: observed rate against mean predicted
 /// probability per bin, with each point's row count written beside it.
-fn reliability_chart(series: [(&str, &[(f64, f64, usize)]); 2]) -> Result<String, String> {
+fn reliability_chart(series: [(&str, &Bins); 2]) -> Result<String, String> {
     let mut svg = String::new();
-    let mut draw = || -> DrawResult {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+    draw_reliability(&mut svg, series)
+        .map_err(|e| format!("drawing the reliability diagram: {e}"))?;
+    Ok(svg)
+}
+
+fn draw_reliability(svg: &mut String, series: [(&str, &Bins); 2]) -> DrawResult {
+    {
+        let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
@@ -213,12 +231,8 @@ fn reliability_chart(series: [(&str, &[(f64, f64, usize)]); 2]) -> Result<String
             .position(SeriesLabelPosition::UpperLeft)
             .draw()?;
         root.present()?;
-        Ok(())
-    };
-    let drawn = draw().map_err(|e| format!("drawing the reliability diagram: {e}"));
-    drop(draw);
-    drawn?;
-    Ok(svg)
+    }
+    Ok(())
 }
 
 fn escape(text: &str) -> String {
@@ -303,7 +317,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
         escape(&c.source)
     );
     html.push_str("<h2>Metrics</h2>\n<table><tr><th>metric</th>");
-    let _ = write!(html, "<th>{va}</th><th>{vb}</th><th>delta</th></tr>\n");
+    let _ = writeln!(html, "<th>{va}</th><th>{vb}</th><th>delta</th></tr>");
     for m in &c.metrics {
         let _ = writeln!(
             html,

@@ -332,12 +332,16 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
     if let Some(d) = &c.delong {
         let _ = writeln!(
             html,
-            "<p>DeLong test, AUC {vb} − {va}: <b>{:+.4}</b> (95% CI [{:+.4}, {:+.4}]), z = {:.2}, p = {:.4}: {}.</p>",
+            "<p>DeLong test, AUC {vb} − {va}: <b>{:+.4}</b> (95% CI [{:+.4}, {:+.4}]), z = {:.2}, {}: {}.</p>",
             d.difference,
             d.ci95[0],
             d.ci95[1],
             d.z,
-            d.p_value,
+            if d.p_value < 1e-4 {
+                "p &lt; 0.0001".to_owned()
+            } else {
+                format!("p = {:.4}", d.p_value)
+            },
             if d.significant { "significant at 0.05" } else { "not significant at 0.05" }
         );
     }

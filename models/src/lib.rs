@@ -14,6 +14,7 @@ pub mod artifact;
 mod atomic_file;
 pub mod calibration;
 pub mod compiled;
+pub mod drift;
 pub mod ensemble;
 pub mod metrics;
 pub mod policy;

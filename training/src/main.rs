@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use presage_models::artifact::{
     Algorithm, FeatureDescription, FeatureSpecRecord, Metrics, ModelArtifact,
 };
+use presage_models::drift;
 use presage_models::policy::SegmentPolicy;
 use presage_models::registry::{
     Registry, VersionSelector, CHAMPION, DEFAULT_REGISTRY, REGISTRY_ENV,
@@ -95,6 +96,8 @@ enum Command {
     Kpis(KpisArgs),
     /// Compare two versions of a model: metrics, DeLong's test, score shift, segment migration, importance.
     Compare(CompareArgs),
+    /// Drift of new data from a model's training data: per-feature PSI, missing and unseen shares, score shift.
+    Drift(DriftArgs),
     /// Score a table with a stored model.
     Predict(PredictArgs),
     /// Compute metrics of a stored model on new labelled data.
@@ -142,6 +145,18 @@ struct FeaturesArgs {
     #[arg(long)]
     out: PathBuf,
     /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DriftArgs {
+    #[command(flatten)]
+    which: VersionArgs,
+    /// New data (.csv or .parquet) with the model's feature columns (a label is not needed).
+    #[arg(long)]
+    data: PathBuf,
+    /// Print one JSON object on stdout instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -500,6 +515,7 @@ fn main() -> ExitCode {
         Command::Segments(args) => run_segments(args),
         Command::Kpis(args) => run_kpis(args),
         Command::Compare(args) => run_compare(&cli.registry, args),
+        Command::Drift(args) => run_drift(&cli.registry, args),
         Command::Predict(args) => run_predict(&cli.registry, args),
         Command::Evaluate(args) => run_evaluate(&cli.registry, args),
         Command::Models(args) => run_models(&cli.registry, args),
@@ -629,6 +645,97 @@ fn run_segments(args: &FeaturesArgs) -> Result<(), Failure> {
                 100.0 * s.share
             );
         }
+    }
+    Ok(())
+}
+
+fn run_drift(registry: &Path, args: &DriftArgs) -> Result<(), Failure> {
+    let artifact = load(registry, &args.which)?;
+    let table = read_table(&args.data).map_err(bad_input)?;
+    let (columns, absent) =
+        encode_with_schema(&table, &artifact.schema, true).map_err(bad_input)?;
+    let mut features: Vec<drift::FeatureDrift> = artifact
+        .schema
+        .features
+        .iter()
+        .zip(&columns)
+        .map(|(f, values)| drift::feature_drift(f, values))
+        .collect();
+    features.sort_by(|a, b| {
+        let rank = |v: drift::Verdict| match v {
+            drift::Verdict::Broken => 0,
+            drift::Verdict::Shifted => 1,
+            drift::Verdict::Stable => 2,
+        };
+        rank(a.verdict)
+            .cmp(&rank(b.verdict))
+            .then(b.psi.total_cmp(&a.psi))
+    });
+    let compiled = artifact.compile().map_err(failure)?;
+    let mut probs = compiled.predict_batch(&row_major(&columns));
+    probs
+        .iter_mut()
+        .for_each(|p| *p = artifact.calibration.apply(*p));
+    // The stored quantiles are of calibrated probabilities, like `probs`.
+    let score_psi = drift::score_drift(&artifact.score_quantiles, &probs);
+    let count = |v: drift::Verdict| features.iter().filter(|f| f.verdict == v).count();
+    if args.json {
+        out!(
+            "{}",
+            json!({
+                "model": artifact.name,
+                "version": artifact.version,
+                "data": args.data.display().to_string(),
+                "rows": table.n_rows(),
+                "absent_columns": absent,
+                "score_psi": score_psi,
+                "mean_probability": probs.iter().sum::<f64>() / probs.len().max(1) as f64,
+                "features": features,
+                "broken": count(drift::Verdict::Broken),
+                "shifted": count(drift::Verdict::Shifted),
+            })
+        );
+        return Ok(());
+    }
+    out!(
+        "{} version {} on {} ({} rows): {} broken, {} shifted, {} stable features",
+        artifact.name,
+        artifact.version,
+        args.data.display(),
+        table.n_rows(),
+        count(drift::Verdict::Broken),
+        count(drift::Verdict::Shifted),
+        count(drift::Verdict::Stable)
+    );
+    if let Some(p) = score_psi {
+        out!("predicted score shift (PSI against the stored score distribution): {p:.4}");
+    }
+    if !absent.is_empty() {
+        out!("absent columns (scored as missing): {}", absent.join(", "));
+    }
+    out!(
+        "\n{:<28} {:>8} {:>10} {:>10} {:>10}  verdict",
+        "feature",
+        "psi",
+        "missing",
+        "was",
+        "unseen"
+    );
+    for f in &features {
+        out!(
+            "{:<28} {:>8.4} {:>9.1}% {:>9.1}% {:>10}  {}",
+            f.feature,
+            f.psi,
+            100.0 * f.missing_now,
+            100.0 * f.missing_train,
+            f.unseen_now
+                .map_or("-".to_owned(), |u| format!("{:.1}%", 100.0 * u)),
+            match f.verdict {
+                drift::Verdict::Broken => "BROKEN",
+                drift::Verdict::Shifted => "shifted",
+                drift::Verdict::Stable => "stable",
+            }
+        );
     }
     Ok(())
 }

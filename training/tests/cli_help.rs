@@ -12,6 +12,7 @@ fn every_subcommand_has_help() {
         &["segments"],
         &["kpis"],
         &["compare"],
+        &["drift"],
         &["predict"],
         &["evaluate"],
         &["models"],

@@ -26,6 +26,8 @@ pub const CHAMPION: &str = "champion";
 pub const REGISTRY_ENV: &str = "PRESAGE_REGISTRY";
 /// Registry directory when neither a flag nor the environment names one.
 pub const DEFAULT_REGISTRY: &str = "./registry";
+/// The decision log of `presage-train retrain`, one JSON object per line.
+const DECISIONS_FILE: &str = "decisions.jsonl";
 const ALIASES_FILE: &str = "aliases.json";
 const ARTIFACT_EXTENSION: &str = "presage";
 
@@ -351,6 +353,53 @@ impl Registry {
         let mut aliases = self.aliases(name)?;
         aliases.insert(alias.to_string(), version);
         self.write_aliases(name, &aliases)
+    }
+
+    /// Appends one JSON line to the model's decision log
+    /// (`decisions.jsonl`), rewriting the file atomically under the lock.
+    pub fn record_decision(&self, name: &str, decision: &serde_json::Value) -> Result<()> {
+        let _lock = self.lock(name)?;
+        let path = self.model_dir(name).join(DECISIONS_FILE);
+        let mut bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        bytes.extend_from_slice(decision.to_string().as_bytes());
+        bytes.push(b'\n');
+        write_atomic(&path, &bytes).map_err(io_err(&path))
+    }
+
+    /// The model's decision log, oldest first (empty if none).
+    pub fn decisions(&self, name: &str) -> Result<Vec<serde_json::Value>> {
+        let path = self.model_dir(name).join(DECISIONS_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Deletes the oldest versions beyond the newest `keep`, never one an
+    /// alias (champion included) points at. Returns the deleted versions.
+    pub fn prune(&self, name: &str, keep: usize) -> Result<Vec<u64>> {
+        let _lock = self.lock(name)?;
+        let aliased: Vec<u64> = self.aliases(name)?.into_values().collect();
+        let versions = self.versions(name)?;
+        let excess = versions.len().saturating_sub(keep);
+        let mut deleted = Vec::new();
+        for &v in versions.iter().take(excess) {
+            if aliased.contains(&v) {
+                continue;
+            }
+            let path = self.artifact_path(name, v);
+            fs::remove_file(&path).map_err(io_err(&path))?;
+            deleted.push(v);
+        }
+        Ok(deleted)
     }
 
     fn write_aliases(&self, name: &str, aliases: &BTreeMap<String, u64>) -> Result<()> {

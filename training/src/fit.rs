@@ -126,6 +126,30 @@ pub struct FitOutcome {
     pub test_predictions: Vec<(String, f64, f64)>,
 }
 
+/// A trained model not yet stored, with its held-out rows.
+#[derive(Debug)]
+pub struct Trained {
+    /// The artifact (version 0 until registered).
+    pub artifact: ModelArtifact,
+    /// Warnings (dropped columns, rows).
+    pub warnings: Vec<String>,
+    /// Seconds spent training the learner.
+    pub train_seconds: f64,
+    /// Held-out test rows: (row id or index, label, calibrated probability).
+    pub test_predictions: Vec<(String, f64, f64)>,
+    /// The same test rows as data, for scoring other versions on them.
+    pub test_rows: TestRows,
+}
+
+/// Where the held-out test rows are.
+#[derive(Debug)]
+pub enum TestRows {
+    /// Rows of the training table, in the order of `test_predictions`.
+    Table(Table),
+    /// A given test file.
+    File(PathBuf),
+}
+
 /// Column-major subset of rows.
 fn take_rows(columns: &[Vec<f64>], rows: &[usize]) -> Vec<Vec<f64>> {
     columns
@@ -237,10 +261,7 @@ fn check_fraction(name: &str, value: f64) -> Result<(), FitError> {
 }
 
 /// Runs a fit plan end to end and registers the model.
-pub fn run(
-    plan: &FitPlan,
-    on_progress: &(dyn Fn(Progress) + Sync),
-) -> Result<FitOutcome, FitError> {
+pub fn train(plan: &FitPlan, on_progress: &(dyn Fn(Progress) + Sync)) -> Result<Trained, FitError> {
     check_fraction("valid-fraction", plan.valid_fraction)?;
     check_fraction("test-fraction", plan.test_fraction)?;
     if plan.valid_fraction + plan.test_fraction >= 1.0 {
@@ -447,7 +468,7 @@ pub fn run(
         (None, Some(p)) => p.describe(),
         (None, None) => unreachable!("one learner is chosen"),
     };
-    let mut artifact = ModelArtifact {
+    let artifact = ModelArtifact {
         name: plan.model.clone(),
         version: 0,
         created_at_unix: SystemTime::now()
@@ -488,7 +509,6 @@ pub fn run(
             TrainingData::File(_) => None,
         },
     };
-    let registered = Registry::new(&plan.registry).register(&mut artifact)?;
     let test_predictions = test
         .ids
         .iter()
@@ -496,6 +516,40 @@ pub fn run(
         .zip(&test_pred)
         .map(|((id, y), p)| (id.clone(), *y, *p))
         .collect();
+    let test_rows = match &plan.test_file {
+        Some(path) => TestRows::File(path.clone()),
+        None => {
+            // `prepare` dropped unlabelled rows: map back to table rows.
+            let label = &table.column(&plan.roles.label).expect("label checked").data;
+            let table_rows: Vec<usize> = (0..table.n_rows())
+                .filter(|&i| !label.is_missing(i))
+                .collect();
+            let rows: Vec<usize> = splits.test.iter().map(|&r| table_rows[r]).collect();
+            TestRows::Table(table.select_rows(&rows))
+        }
+    };
+    Ok(Trained {
+        artifact,
+        warnings,
+        train_seconds,
+        test_predictions,
+        test_rows,
+    })
+}
+
+/// Trains per `plan` and stores the model as a new version.
+pub fn run(
+    plan: &FitPlan,
+    on_progress: &(dyn Fn(Progress) + Sync),
+) -> Result<FitOutcome, FitError> {
+    let Trained {
+        mut artifact,
+        warnings,
+        train_seconds,
+        test_predictions,
+        ..
+    } = train(plan, on_progress)?;
+    let registered = Registry::new(&plan.registry).register(&mut artifact)?;
     Ok(FitOutcome {
         artifact,
         registered,

@@ -26,6 +26,7 @@ pub mod histogram;
 pub mod learner;
 pub mod params;
 pub mod report;
+pub mod retrain;
 pub use presage_models::rng;
 pub mod split;
 pub mod splits;

@@ -26,7 +26,7 @@ use presage_training::fit::{self, row_major, FitError, FitPlan};
 use presage_training::params::{CalibrationMethod, Objective, ParamSet, StoppingMetric};
 use presage_training::report::{evaluation_rows, metrics_json, metrics_table};
 use presage_training::table::{read_table, table_from_frame, write_table, Column, ColumnData};
-use presage_training::{compare, compare_html};
+use presage_training::{compare, compare_html, retrain};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::json;
@@ -88,6 +88,9 @@ enum Command {
     /// Train a model on a feature table, or on users + events extracts
     /// (a config with an [extract] section), and store it as a new version.
     Fit(Box<FitArgs>),
+    /// Nightly retraining: train a challenger, gate it against the champion on the same
+    /// fresh held-out rows, promote it only if the config's [gate] passes.
+    Retrain(Box<FitArgs>),
     /// Build the per-user feature table from users + events extracts and write it.
     Features(FeaturesArgs),
     /// Assign the config's rule segments ([[segments]]) to every user and report their sizes.
@@ -485,6 +488,8 @@ struct FitConfig {
     _segments: Option<IgnoredAny>,
     #[serde(rename = "kpis")]
     _kpis: Option<IgnoredAny>,
+    #[serde(rename = "gate")]
+    _gate: Option<IgnoredAny>,
 }
 
 /// An error with the exit code it should produce.
@@ -511,6 +516,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Fit(args) => run_fit(&cli.registry, args),
+        Command::Retrain(args) => run_retrain(&cli.registry, args),
         Command::Features(args) => run_features(args),
         Command::Segments(args) => run_segments(args),
         Command::Kpis(args) => run_kpis(args),
@@ -1097,7 +1103,8 @@ fn training_data(
     }
 }
 
-fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
+/// The fit plan from flags and config, and the config's text (if any).
+fn fit_plan(registry: &Path, args: &FitArgs) -> Result<(FitPlan, Option<String>), Failure> {
     let (text, config) = match &args.config {
         Some(path) => {
             let (text, config) = read_config(path)?;
@@ -1142,6 +1149,73 @@ fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
         split_by: args.split_by.clone(),
         registry: registry.to_path_buf(),
     };
+    Ok((plan, text))
+}
+
+fn run_retrain(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
+    let (plan, text) = fit_plan(registry, args)?;
+    let gate = match (&args.config, &text) {
+        (Some(path), Some(text)) => {
+            retrain::gate_from_config(text, path).map_err(|m| bad_input(anyhow::anyhow!(m)))?
+        }
+        _ => retrain::Gate::default(),
+    };
+    let outcome = retrain::run(&plan, &gate, &progress_reporter(args.json)).map_err(|e| {
+        if e.is_bad_input() {
+            bad_input(e)
+        } else {
+            failure(e)
+        }
+    })?;
+    for warning in &outcome.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let status = match outcome.decision {
+        retrain::Decision::Promoted => "promoted",
+        retrain::Decision::Kept => "kept",
+    };
+    if args.json {
+        out!("{}", serde_json::to_string(&outcome).map_err(failure)?);
+        return Ok(());
+    }
+    out!(
+        "{}: challenger v{} on {} held-out rows (champion before: {})",
+        outcome.model,
+        outcome.challenger,
+        outcome.rows,
+        outcome
+            .previous_champion
+            .map_or("none".to_owned(), |v| format!("v{v}"))
+    );
+    for c in &outcome.checks {
+        out!(
+            "  [{}] {}: {}",
+            if c.passed { "pass" } else { "FAIL" },
+            c.check,
+            c.detail
+        );
+    }
+    if !outcome.deleted.is_empty() {
+        out!(
+            "  retention: deleted {}",
+            outcome
+                .deleted
+                .iter()
+                .map(|v| format!("v{v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    out!(
+        "status: {status} (champion: v{}, challenger: v{})",
+        outcome.champion,
+        outcome.challenger
+    );
+    Ok(())
+}
+
+fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
+    let (plan, _) = fit_plan(registry, args)?;
     let outcome = fit::run(&plan, &progress_reporter(args.json)).map_err(|e: FitError| {
         if e.is_bad_input() {
             bad_input(e)

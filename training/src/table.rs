@@ -145,6 +145,29 @@ impl Table {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// A table of the given rows, in that order.
+    pub fn select_rows(&self, rows: &[usize]) -> Table {
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| Column {
+                name: c.name.clone(),
+                data: match &c.data {
+                    ColumnData::Numeric(v) => {
+                        ColumnData::Numeric(rows.iter().map(|&r| v[r]).collect())
+                    }
+                    ColumnData::Text(v) => {
+                        ColumnData::Text(rows.iter().map(|&r| v[r].clone()).collect())
+                    }
+                },
+            })
+            .collect();
+        Table {
+            path: self.path.clone(),
+            columns,
+        }
+    }
+
     /// Column names, comma separated (for error messages).
     pub fn column_list(&self) -> String {
         self.columns

@@ -13,6 +13,7 @@ fn every_subcommand_has_help() {
         &["kpis"],
         &["compare"],
         &["drift"],
+        &["retrain"],
         &["predict"],
         &["evaluate"],
         &["models"],

@@ -30,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .route("/predict/{model}/batch", post(predict::predict_batch))
         .route("/models", get(models::list))
         .route("/models/{name}", get(models::detail))
+        .route("/models/{name}/drift", get(models::drift))
         .route(
             "/models/{name}/aliases/{alias}",
             axum::routing::put(admin::set_alias),
@@ -99,6 +100,7 @@ const ROUTES: &[&str] = &[
     "/predict/{model}/batch",
     "/models",
     "/models/{name}",
+    "/models/{name}/drift",
     "/models/{name}/aliases/{alias}",
     "/admin/reload",
     "/healthz",

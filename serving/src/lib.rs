@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod config;
+pub mod drift_window;
 pub mod error;
 pub mod json;
 pub mod openapi;

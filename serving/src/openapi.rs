@@ -26,6 +26,7 @@ use crate::routes::{health, models};
         predict::predict_batch,
         models::list,
         models::detail,
+        models::drift,
         admin::set_alias,
         admin::reload,
         health::live,

@@ -19,6 +19,7 @@ use presage_models::artifact::ModelArtifact;
 use presage_models::compiled::CompiledEnsemble;
 use presage_models::registry::{Registry, CHAMPION};
 
+use crate::drift_window::{DriftWindow, DRIFT_WINDOW_ROWS};
 use crate::policy::{PolicyError, SegmentPolicy};
 
 /// One loaded model version, ready to score.
@@ -39,6 +40,8 @@ pub struct LoadedVersion {
     pub segment_counters: Vec<metrics::Counter>,
     /// `presage_score` for this model.
     pub score_histogram: metrics::Histogram,
+    /// Recent scored rows, for live drift.
+    pub drift: DriftWindow,
 }
 
 impl LoadedVersion {
@@ -52,6 +55,7 @@ impl LoadedVersion {
             .map(|(i, n)| (n.to_string(), i))
             .collect();
         let categories = artifact.schema.category_lookup();
+        let width = artifact.schema.len();
         let (model, version) = (artifact.name.clone(), artifact.version.to_string());
         let segment_counters = policy
             .segments
@@ -69,6 +73,7 @@ impl LoadedVersion {
             policy: Arc::new(policy),
             segment_counters,
             score_histogram,
+            drift: DriftWindow::new(width, DRIFT_WINDOW_ROWS),
         };
         // Warm-up: touch every tree once and check the output is usable.
         let row = vec![f64::NAN; loaded.compiled.n_features()];

@@ -611,6 +611,7 @@ fn openapi_document_lists_every_route_and_each_answers() {
         ("GET", "/metrics"),
         ("GET", "/models"),
         ("GET", "/models/{name}"),
+        ("GET", "/models/{name}/drift"),
         ("GET", "/openapi.json"),
         ("GET", "/readyz"),
         ("GET", "/v2/health/live"),
@@ -751,4 +752,53 @@ fn explained_and_plain_requests_agree() {
             );
         }
     }
+}
+
+#[test]
+fn live_drift_reports_recent_requests_and_feeds_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let server = Server::start(&registry, &[]);
+    // Nothing scored yet: an empty window.
+    let empty = server.get("/models/churn/drift");
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert_eq!(empty.json()["window_rows"], 0);
+    assert_eq!(server.get("/models/nope/drift").status, 404);
+
+    // 200 users who all lack Contract and have tenure 70: Contract is
+    // broken (all missing), tenure shifted, gender stable-ish.
+    let body = with_features(|f| {
+        f.remove("Contract");
+        f.insert("tenure".into(), Value::from(70));
+    });
+    for _ in 0..200 {
+        assert_eq!(server.post("/predict/churn", &body).status, 200);
+    }
+    let report = server.get("/models/churn/drift").json();
+    assert_eq!(report["window_rows"], 200, "{report}");
+    let verdict = |name: &str| {
+        report["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["feature"] == name)
+            .unwrap()["verdict"]
+            .clone()
+    };
+    assert_eq!(verdict("Contract"), "broken");
+    assert_eq!(verdict("tenure"), "shifted");
+    // One user repeated 200 times is far from the training score distribution.
+    assert!(report["score_psi"].as_f64().unwrap() > 0.25, "{report}");
+
+    let metrics = server.get("/metrics").body;
+    assert!(
+        metrics.contains("presage_drift_window_rows{model=\"churn\"} 200"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("presage_drift_feature_psi{") && l.contains("feature=\"tenure\"")
+        ),
+        "{metrics}"
+    );
 }

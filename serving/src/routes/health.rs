@@ -45,10 +45,33 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let catalog = state.store.catalog();
+    for (name, entry) in &catalog.models {
+        if let Some(version) = entry.champion() {
+            publish_drift(name, version.drift.report(&version.artifact).as_ref());
+        }
+    }
     let body = state
         .metrics
         .as_ref()
         .map(|h| h.render())
         .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+/// Sets the live-drift gauges of `model`: `presage_drift_score_psi` and
+/// `presage_drift_feature_psi` per feature (nothing until a request is scored).
+pub fn publish_drift(model: &str, report: Option<&crate::drift_window::LiveDrift>) {
+    let Some(report) = report else {
+        return;
+    };
+    if let Some(psi) = report.score_psi {
+        metrics::gauge!("presage_drift_score_psi", "model" => model.to_owned()).set(psi);
+    }
+    metrics::gauge!("presage_drift_window_rows", "model" => model.to_owned())
+        .set(report.window_rows as f64);
+    for f in &report.features {
+        metrics::gauge!("presage_drift_feature_psi", "model" => model.to_owned(), "feature" => f.feature.clone())
+            .set(f.psi);
+    }
 }

@@ -148,3 +148,36 @@ pub async fn detail(
     }
     Ok(Json(body))
 }
+
+/// `GET /models/{name}/drift`: drift of the champion's recent requests.
+#[utoipa::path(
+    get,
+    path = "/models/{name}/drift",
+    tag = "models",
+    params(("name" = String, Path, description = "Model name")),
+    responses(
+        (status = 200, description = "Per-feature PSI, missing and unseen shares, and score PSI over the most recent scored requests (window_rows 0 until a request is scored)", body = Object),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+    )
+)]
+pub async fn drift(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let catalog = state.store.catalog();
+    let version = catalog
+        .models
+        .get(&name)
+        .and_then(|entry| entry.champion())
+        .ok_or_else(|| ApiError::unknown_model(&name, &catalog.servable()))?;
+    let report = version.drift.report(&version.artifact);
+    crate::routes::health::publish_drift(&name, report.as_ref());
+    Ok(Json(match report {
+        Some(r) => {
+            json!({"model": name, "version": version.version(), "window_rows": r.window_rows,
+            "window_capacity": r.window_capacity, "score_psi": r.score_psi, "features": r.features})
+        }
+        None => json!({"model": name, "version": version.version(), "window_rows": 0,
+            "window_capacity": crate::drift_window::DRIFT_WINDOW_ROWS, "score_psi": null, "features": []}),
+    }))
+}

@@ -254,6 +254,7 @@ fn predict_one(
     let segment = assignment.segment;
     model.segment_counters[assignment.index].increment(1);
     model.score_histogram.record(probability);
+    model.drift.record(&encoded.row, probability);
     let reasons = match (options.explain, &encoded.sent) {
         (0, _) | (_, None) => None,
         (k, Some(sent)) => Some(explain(model, &encoded.row, sent, k)),

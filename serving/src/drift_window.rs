@@ -1,0 +1,146 @@
+//! Live drift: the most recent scored rows of each loaded version, kept in
+//! a fixed-size ring, from which `GET /models/{name}/drift` and `/metrics`
+//! compute the same statistics as `presage-train drift` (per-feature PSI
+//! against the training histograms, missing and unseen shares, score PSI).
+//!
+//! Recording never blocks scoring: a request that finds the ring busy
+//! (another worker is recording or a drift report is reading it) skips it,
+//! so under heavy load the window samples rather than waits.
+
+use std::sync::Mutex;
+
+use presage_models::artifact::ModelArtifact;
+use presage_models::drift::{feature_drift, score_drift, FeatureDrift};
+use serde::Serialize;
+
+/// Rows kept per loaded version.
+pub const DRIFT_WINDOW_ROWS: usize = 10_000;
+
+/// The ring of recent rows.
+struct Ring {
+    rows: Vec<f64>,
+    probabilities: Vec<f64>,
+    next: usize,
+    filled: usize,
+}
+
+/// Recent encoded rows and probabilities of one loaded version.
+pub struct DriftWindow {
+    width: usize,
+    capacity: usize,
+    ring: Mutex<Ring>,
+}
+
+impl std::fmt::Debug for DriftWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriftWindow")
+            .field("width", &self.width)
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+/// A drift report over the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveDrift {
+    /// Rows in the window.
+    pub window_rows: usize,
+    /// The window's capacity.
+    pub window_capacity: usize,
+    /// PSI of the window's probabilities against the stored score distribution.
+    pub score_psi: Option<f64>,
+    /// Per feature, most drifted first (broken, then by PSI).
+    pub features: Vec<FeatureDrift>,
+}
+
+impl DriftWindow {
+    /// An empty window for rows of `width` features.
+    pub fn new(width: usize, capacity: usize) -> Self {
+        DriftWindow {
+            width,
+            capacity,
+            ring: Mutex::new(Ring {
+                rows: vec![f64::NAN; width * capacity],
+                probabilities: vec![f64::NAN; capacity],
+                next: 0,
+                filled: 0,
+            }),
+        }
+    }
+
+    /// Records a scored row, unless the ring is busy (then it is skipped).
+    pub fn record(&self, row: &[f64], probability: f64) {
+        if self.capacity == 0 || row.len() != self.width {
+            return;
+        }
+        let Ok(mut ring) = self.ring.try_lock() else {
+            return;
+        };
+        let at = ring.next;
+        ring.rows[at * self.width..(at + 1) * self.width].copy_from_slice(row);
+        ring.probabilities[at] = probability;
+        ring.next = (at + 1) % self.capacity;
+        ring.filled = (ring.filled + 1).min(self.capacity);
+    }
+
+    /// Drift of the window's rows against `artifact`'s training data;
+    /// `None` while the window is empty.
+    pub fn report(&self, artifact: &ModelArtifact) -> Option<LiveDrift> {
+        let (columns, probabilities) = {
+            let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+            if ring.filled == 0 {
+                return None;
+            }
+            let columns: Vec<Vec<f64>> = (0..self.width)
+                .map(|f| {
+                    (0..ring.filled)
+                        .map(|r| ring.rows[r * self.width + f])
+                        .collect()
+                })
+                .collect();
+            (columns, ring.probabilities[..ring.filled].to_vec())
+        };
+        let mut features: Vec<FeatureDrift> = artifact
+            .schema
+            .features
+            .iter()
+            .zip(&columns)
+            .map(|(feature, values)| feature_drift(feature, values))
+            .collect();
+        features.sort_by(|a, b| {
+            use presage_models::drift::Verdict::*;
+            let rank = |v| match v {
+                Broken => 0,
+                Shifted => 1,
+                Stable => 2,
+            };
+            rank(a.verdict)
+                .cmp(&rank(b.verdict))
+                .then(b.psi.total_cmp(&a.psi))
+        });
+        Some(LiveDrift {
+            window_rows: probabilities.len(),
+            window_capacity: self.capacity,
+            score_psi: score_drift(&artifact.score_quantiles, &probabilities),
+            features,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ring_keeps_the_latest_rows() {
+        let w = DriftWindow::new(2, 3);
+        for i in 0..5 {
+            w.record(&[i as f64, 0.0], 0.5);
+        }
+        let ring = w.ring.lock().unwrap();
+        assert_eq!(ring.filled, 3);
+        let mut firsts: Vec<f64> = (0..3).map(|r| ring.rows[r * 2]).collect();
+        firsts.sort_by(f64::total_cmp);
+        assert_eq!(firsts, [2.0, 3.0, 4.0]);
+    }
+}

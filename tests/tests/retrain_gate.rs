@@ -214,3 +214,31 @@ fn killed_at_any_point_the_registry_loads_and_the_champion_holds() {
     let run = retrain(&registry, &[]).ok();
     assert!(run.stdout.contains("status: promoted"), "{}", run.stdout);
 }
+
+#[test]
+fn a_better_challenger_is_promoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry");
+    // A weak champion first (2 tiny rounds, uncalibrated) ...
+    retrain(
+        &registry,
+        &[
+            "--num-iterations",
+            "2",
+            "--learning-rate",
+            "0.01",
+            "--calibration",
+            "none",
+        ],
+    )
+    .ok();
+    // ... then a proper model on the same rows: clearly better, promoted.
+    let better = retrain(&registry, &["--json"]).ok().json();
+    assert_eq!(better["decision"], "promoted", "{better}");
+    let (new, old) = (
+        better["challenger_metrics"]["auc"].as_f64().unwrap(),
+        better["champion_metrics"]["auc"].as_f64().unwrap(),
+    );
+    assert!(new > old + 0.005, "{new} vs {old}");
+    assert_eq!(champion(&registry), 2);
+}

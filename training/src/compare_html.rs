@@ -16,7 +16,7 @@ const COLOR_A: RGBColor = RGBColor(31, 119, 180);
 const COLOR_B: RGBColor = RGBColor(214, 39, 40);
 
 /// A curve as `(x, y)` points.
-type Curve = Vec<(f64, f64)>;
+pub type Curve = Vec<(f64, f64)>;
 
 /// Rows sorted by score, highest first, as (label, score).
 fn ranked(labels: &[bool], scores: &[f64]) -> Vec<(bool, f64)> {
@@ -27,7 +27,7 @@ fn ranked(labels: &[bool], scores: &[f64]) -> Vec<(bool, f64)> {
 
 /// ROC, precision-recall and cumulative-gain curves, one point per
 /// distinct score (ties move together).
-fn curves(labels: &[bool], scores: &[f64]) -> (Curve, Curve, Curve) {
+pub fn curves(labels: &[bool], scores: &[f64]) -> (Curve, Curve, Curve) {
     let rows = ranked(labels, scores);
     let positives = labels.iter().filter(|y| **y).count().max(1) as f64;
     let negatives = (labels.len() as f64 - positives).max(1.0);

@@ -1,6 +1,7 @@
-//! Statistics for comparing model versions: DeLong's test for two
-//! correlated ROC curves, the normal distribution it needs, and the
-//! population stability index of two score distributions.
+//! Statistics for comparing model versions and analysing experiments:
+//! DeLong's test for two correlated ROC curves, the normal and Student t
+//! distributions, the population stability index, two-proportion z and
+//! chi-square tests, Welch's t-test, Holm's correction, and power.
 
 /// The standard normal cumulative distribution function.
 ///
@@ -180,9 +181,320 @@ pub fn psi(expected: &[f64], actual: &[f64]) -> Option<f64> {
     Some(e.iter().zip(&a).map(|(e, a)| (a - e) * (a / e).ln()).sum())
 }
 
+/// The standard normal quantile function (inverse of [`normal_cdf`]),
+/// by Acklam's rational approximation (relative error below 1.15e-9).
+pub fn normal_quantile(p: f64) -> f64 {
+    if p <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p >= 1.0 {
+        return f64::INFINITY;
+    }
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let low = 0.024_25;
+    if p < low {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - low {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    }
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; ~1e-15 relative).
+pub fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = G[0];
+    let t = x + 7.5;
+    for (i, g) in G.iter().enumerate().skip(1) {
+        a += g / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// The regularized incomplete beta function I_x(a, b) (continued fraction,
+/// modified Lentz).
+pub fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    // Use the symmetry that makes the continued fraction converge fast.
+    if x > (a + 1.0) / (a + b + 2.0) {
+        return 1.0 - incomplete_beta(1.0 - x, b, a);
+    }
+    let tiny = 1e-300;
+    let (mut c, mut d) = (1.0, 1.0 - (a + b) * x / (a + 1.0));
+    if d.abs() < tiny {
+        d = tiny;
+    }
+    d = 1.0 / d;
+    let mut f = d;
+    for m in 1..=300 {
+        let m = f64::from(m);
+        let numerator = m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m));
+        d = 1.0 + numerator * d;
+        d = if d.abs() < tiny { 1.0 / tiny } else { 1.0 / d };
+        c = 1.0 + numerator / c;
+        if c.abs() < tiny {
+            c = tiny;
+        }
+        f *= d * c;
+        let numerator = -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0));
+        d = 1.0 + numerator * d;
+        d = if d.abs() < tiny { 1.0 / tiny } else { 1.0 / d };
+        c = 1.0 + numerator / c;
+        if c.abs() < tiny {
+            c = tiny;
+        }
+        let step = d * c;
+        f *= step;
+        if (step - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    front * f / a
+}
+
+/// The CDF of Student's t distribution with `df` degrees of freedom.
+pub fn student_t_cdf(t: f64, df: f64) -> f64 {
+    let tail = 0.5 * incomplete_beta(df / (df + t * t), df / 2.0, 0.5);
+    if t >= 0.0 {
+        1.0 - tail
+    } else {
+        tail
+    }
+}
+
+/// A two-sample test result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestResult {
+    /// The statistic (z, chi-square or t).
+    pub statistic: f64,
+    /// Two-sided p-value.
+    pub p_value: f64,
+}
+
+/// Two-proportion z-test (pooled variance) of `x1/n1` against `x2/n2`.
+pub fn two_proportion_z(x1: u64, n1: u64, x2: u64, n2: u64) -> Option<TestResult> {
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let (p1, p2) = (x1 as f64 / n1 as f64, x2 as f64 / n2 as f64);
+    let pooled = (x1 + x2) as f64 / (n1 + n2) as f64;
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt();
+    if se == 0.0 {
+        return None;
+    }
+    let z = (p2 - p1) / se;
+    Some(TestResult {
+        statistic: z,
+        p_value: 2.0 * (1.0 - normal_cdf(z.abs())),
+    })
+}
+
+/// Pearson's chi-square test (no continuity correction) on the 2×2 table
+/// of successes and failures; equals the pooled z-test squared.
+pub fn chi_square_2x2(x1: u64, n1: u64, x2: u64, n2: u64) -> Option<TestResult> {
+    let observed = [[x1 as f64, (n1 - x1) as f64], [x2 as f64, (n2 - x2) as f64]];
+    let total = (n1 + n2) as f64;
+    let rows = [n1 as f64, n2 as f64];
+    let cols = [(x1 + x2) as f64, total - (x1 + x2) as f64];
+    if total == 0.0 || cols.iter().any(|c| *c == 0.0) || rows.iter().any(|r| *r == 0.0) {
+        return None;
+    }
+    let mut chi2 = 0.0;
+    for (i, row) in observed.iter().enumerate() {
+        for (j, o) in row.iter().enumerate() {
+            let e = rows[i] * cols[j] / total;
+            chi2 += (o - e) * (o - e) / e;
+        }
+    }
+    // One degree of freedom: P(chi2 > x) = 2 (1 - Phi(sqrt(x))).
+    Some(TestResult {
+        statistic: chi2,
+        p_value: 2.0 * (1.0 - normal_cdf(chi2.sqrt())),
+    })
+}
+
+/// Welch's t-test of two means given their samples' mean, variance
+/// (n - 1 denominator) and size. Returns the test and the
+/// Welch–Satterthwaite degrees of freedom.
+pub fn welch_t(
+    (m1, v1, n1): (f64, f64, f64),
+    (m2, v2, n2): (f64, f64, f64),
+) -> Option<(TestResult, f64)> {
+    if n1 < 2.0 || n2 < 2.0 {
+        return None;
+    }
+    let (a, b) = (v1 / n1, v2 / n2);
+    let se = (a + b).sqrt();
+    if se == 0.0 {
+        return None;
+    }
+    let t = (m2 - m1) / se;
+    let df = (a + b).powi(2) / (a * a / (n1 - 1.0) + b * b / (n2 - 1.0));
+    let p = 2.0 * (1.0 - student_t_cdf(t.abs(), df));
+    Some((
+        TestResult {
+            statistic: t,
+            p_value: p,
+        },
+        df,
+    ))
+}
+
+/// Holm's step-down adjustment of `p_values` (same order as given).
+pub fn holm(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));
+    let mut adjusted = vec![0.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p_values[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
+/// The minimum detectable difference of two proportions around `p` with
+/// `n1` and `n2` users, at two-sided `alpha` and `power`.
+pub fn mde_two_proportions(p: f64, n1: f64, n2: f64, alpha: f64, power: f64) -> f64 {
+    (normal_quantile(1.0 - alpha / 2.0) + normal_quantile(power))
+        * (p * (1.0 - p) * (1.0 / n1 + 1.0 / n2)).sqrt()
+}
+
+/// Users per group needed to detect a difference `effect` between two
+/// proportions around `p` (equal groups), at two-sided `alpha` and `power`.
+pub fn sample_size_two_proportions(p: f64, effect: f64, alpha: f64, power: f64) -> f64 {
+    let z = normal_quantile(1.0 - alpha / 2.0) + normal_quantile(power);
+    (z * z * 2.0 * p * (1.0 - p) / (effect * effect)).ceil()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantile_inverts_the_cdf() {
+        assert!((normal_quantile(0.975) - Z_975).abs() < 1e-8);
+        assert!((normal_quantile(0.8) - 0.841_621_233_572_914_2).abs() < 1e-8);
+        for p in [1e-6, 0.01, 0.3, 0.5, 0.77, 0.999] {
+            assert!(
+                (normal_cdf(normal_quantile(p)) - p).abs() < 2e-7 * p.max(1e-3),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn student_t_matches_tables() {
+        // Tabulated: P(T <= 2.228 | 10 df) = 0.975; P(T <= 1.0 | 1 df) = 0.75 (Cauchy);
+        // P(T <= 2.0 | 5 df) = 0.949030.
+        assert!((student_t_cdf(2.228_138_851_986_522, 10.0) - 0.975).abs() < 1e-9);
+        assert!((student_t_cdf(1.0, 1.0) - 0.75).abs() < 1e-12);
+        assert!((student_t_cdf(2.0, 5.0) - 0.949_030_260_585_070_9).abs() < 1e-9);
+        assert!((student_t_cdf(-2.0, 5.0) - (1.0 - 0.949_030_260_585_070_9)).abs() < 1e-9);
+        assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn z_test_and_chi_square_agree() {
+        // 120/1000 vs 150/1000: pooled p = 0.135; se = sqrt(0.135*0.865*0.002);
+        // z = 0.03 / se = 1.9649...
+        let z = two_proportion_z(120, 1000, 150, 1000).unwrap();
+        let se = (0.135f64 * 0.865 * 0.002).sqrt();
+        assert!((z.statistic - 0.03 / se).abs() < 1e-12);
+        let chi = chi_square_2x2(120, 1000, 150, 1000).unwrap();
+        assert!((chi.statistic - z.statistic * z.statistic).abs() < 1e-9);
+        assert!((chi.p_value - z.p_value).abs() < 1e-12);
+    }
+
+    #[test]
+    fn welch_matches_a_worked_example() {
+        // Means 20.0 and 22.0, variances 16 and 25, n = 30 and 40:
+        // se = sqrt(16/30 + 25/40) = 1.07626, t = 1.85829,
+        // df = (0.53333 + 0.625)^2 / (0.53333^2/29 + 0.625^2/39) = 67.85.
+        let (t, df) = welch_t((20.0, 16.0, 30.0), (22.0, 25.0, 40.0)).unwrap();
+        let se = (16.0f64 / 30.0 + 25.0 / 40.0).sqrt();
+        assert!((t.statistic - 2.0 / se).abs() < 1e-12);
+        let expected_df = (16.0f64 / 30.0 + 0.625).powi(2)
+            / ((16.0f64 / 30.0).powi(2) / 29.0 + 0.625f64.powi(2) / 39.0);
+        assert!((df - expected_df).abs() < 1e-9);
+        assert!((t.p_value - 2.0 * (1.0 - student_t_cdf(t.statistic, df))).abs() < 1e-15);
+        assert!(t.p_value > 0.05 && t.p_value < 0.08, "{}", t.p_value);
+    }
+
+    #[test]
+    fn holm_steps_down_and_stays_monotone() {
+        let adjusted = holm(&[0.01, 0.04, 0.03, 0.005]);
+        // Sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> 0.06.
+        assert_eq!(adjusted, [0.03, 0.06, 0.06, 0.02]);
+    }
+
+    #[test]
+    fn power_and_sample_size_round_trip() {
+        let n = sample_size_two_proportions(0.2, 0.02, 0.05, 0.8);
+        // (1.95996 + 0.84162)^2 * 2 * 0.16 / 0.0004 = 6279.2 -> 6280.
+        assert_eq!(n, 6280.0);
+        let mde = mde_two_proportions(0.2, n, n, 0.05, 0.8);
+        assert!((mde - 0.02).abs() < 2e-5, "{mde}");
+    }
 
     #[test]
     fn normal_cdf_matches_tabulated_values() {

@@ -354,7 +354,7 @@ pub fn chi_square_2x2(x1: u64, n1: u64, x2: u64, n2: u64) -> Option<TestResult> 
     let total = (n1 + n2) as f64;
     let rows = [n1 as f64, n2 as f64];
     let cols = [(x1 + x2) as f64, total - (x1 + x2) as f64];
-    if total == 0.0 || cols.iter().any(|c| *c == 0.0) || rows.iter().any(|r| *r == 0.0) {
+    if total == 0.0 || cols.contains(&0.0) || rows.contains(&0.0) {
         return None;
     }
     let mut chi2 = 0.0;

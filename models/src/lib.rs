@@ -24,6 +24,7 @@ pub mod rule;
 pub mod schema;
 pub mod shap;
 pub mod stats;
+pub mod time;
 pub mod tree;
 
 pub use atomic_file::write_atomic;

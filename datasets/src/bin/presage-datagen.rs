@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use presage_datasets::onboarding::simulate::{Calendar, DAY_US};
+use presage_datasets::onboarding::simulate::Calendar;
 use presage_datasets::onboarding::{generate, GenerateConfig};
+use presage_models::time::parse_timestamp;
 
 #[derive(Parser)]
 #[command(
@@ -41,24 +42,6 @@ struct Cli {
     json: bool,
 }
 
-/// Days since 1970-01-01 of `YYYY-MM-DD`.
-fn epoch_day(text: &str) -> Option<i64> {
-    let mut parts = text.split('-');
-    let (y, m, d): (i64, i64, i64) = (
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-    );
-    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    Some(era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468)
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let bad = |message: String| {
@@ -71,11 +54,15 @@ fn main() -> ExitCode {
     if cli.days == 0 {
         return bad("--days must be at least 1".into());
     }
-    let Some(start) = epoch_day(&cli.start) else {
-        return bad(format!(
-            "--start {:?} is not a date; write YYYY-MM-DD",
-            cli.start
-        ));
+    // A date only: the calendar starts at midnight UTC.
+    let start = match parse_timestamp(&cli.start) {
+        Some(us) if cli.start.len() == 10 => us,
+        _ => {
+            return bad(format!(
+                "--start {:?} is not a date; write YYYY-MM-DD",
+                cli.start
+            ))
+        }
     };
     if cli.out.exists() && std::fs::read_dir(&cli.out).map_or(true, |mut d| d.next().is_some()) {
         return bad(format!(
@@ -87,7 +74,7 @@ fn main() -> ExitCode {
         users: cli.users,
         seed: cli.seed,
         calendar: Calendar {
-            start: start * DAY_US,
+            start,
             days: cli.days,
         },
         out: cli.out.clone(),

@@ -10,8 +10,7 @@ use super::model::{
     NO_CONSENT_SHARE, WINDOW_DAYS,
 };
 
-/// Microseconds in a day.
-pub const DAY_US: i64 = 86_400_000_000;
+pub use presage_models::time::DAY_US;
 const SECOND_US: i64 = 1_000_000;
 
 /// Event names by code: `session_start`, `page_view`, the funnel steps,

@@ -21,8 +21,9 @@ pub mod kpis;
 pub mod segments;
 pub mod source;
 pub mod spec;
-pub mod time;
 pub mod users;
+
+pub use presage_models::time;
 
 use std::path::Path;
 

@@ -1,5 +1,7 @@
-//! Timestamps as microseconds since the Unix epoch (UTC): parsing the ones
-//! written in configs, and formatting them back for reports.
+//! Timestamps as microseconds since the Unix epoch (UTC): civil-date
+//! arithmetic, parsing the ISO 8601 forms configs and extracts use, and
+//! formatting them back. Shared by the artifact (creation time), the
+//! extract builder and the data generator.
 
 /// Microseconds in a day.
 pub const DAY_US: i64 = 86_400_000_000;
@@ -9,7 +11,7 @@ pub const HOUR_US: i64 = 3_600_000_000;
 pub const MINUTE_US: i64 = 60_000_000;
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -20,7 +22,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// The civil date of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

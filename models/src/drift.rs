@@ -127,6 +127,56 @@ pub fn score_drift(quantiles: &ScoreQuantiles, scores: &[f64]) -> Option<f64> {
     Some(psi_of(&[0.1; 10], &shares(&counts)))
 }
 
+/// Drift of a whole data set against a version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftReport {
+    /// Per feature, most drifted first: broken, then shifted, then stable,
+    /// each by decreasing PSI.
+    pub features: Vec<FeatureDrift>,
+    /// PSI of the probabilities against the stored score distribution.
+    pub score_psi: Option<f64>,
+}
+
+impl DriftReport {
+    /// How many features got `verdict`.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.features
+            .iter()
+            .filter(|f| f.verdict == verdict)
+            .count()
+    }
+}
+
+/// Drift of `columns` (one per schema feature, encoded as the model
+/// encodes them) and of `probabilities` (calibrated, like the stored
+/// quantiles) against what `features` and `quantiles` recorded at training.
+pub fn report(
+    features: &[Feature],
+    columns: &[Vec<f64>],
+    quantiles: &ScoreQuantiles,
+    probabilities: &[f64],
+) -> DriftReport {
+    let mut drifts: Vec<FeatureDrift> = features
+        .iter()
+        .zip(columns)
+        .map(|(feature, values)| feature_drift(feature, values))
+        .collect();
+    let rank = |v: Verdict| match v {
+        Verdict::Broken => 0,
+        Verdict::Shifted => 1,
+        Verdict::Stable => 2,
+    };
+    drifts.sort_by(|a, b| {
+        rank(a.verdict)
+            .cmp(&rank(b.verdict))
+            .then(b.psi.total_cmp(&a.psi))
+    });
+    DriftReport {
+        features: drifts,
+        score_psi: score_drift(quantiles, probabilities),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

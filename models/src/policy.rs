@@ -25,7 +25,7 @@
 //! (`==` and `!=` only). A missing value never matches a comparison.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::artifact::ScoreQuantiles;
 use crate::rule::Condition;
@@ -152,7 +152,30 @@ fn toml_to_json(value: &toml::Value) -> serde_json::Value {
     }
 }
 
+/// The policy file for `model`: `explicit` when given, else
+/// `policy.toml` beside the model in the registry when it exists.
+pub fn policy_file(explicit: Option<&Path>, registry_root: &Path, model: &str) -> Option<PathBuf> {
+    match explicit {
+        Some(path) => Some(path.to_path_buf()),
+        None => {
+            let beside = registry_root.join(model).join("policy.toml");
+            beside.exists().then_some(beside)
+        }
+    }
+}
+
 impl SegmentPolicy {
+    /// The policy in `file`, or the default policy without one.
+    pub fn load_or_default(
+        file: Option<&Path>,
+        schema: &FeatureSchema,
+    ) -> Result<SegmentPolicy, PolicyError> {
+        match file {
+            Some(path) => SegmentPolicy::load(path, schema),
+            None => Ok(SegmentPolicy::default_policy()),
+        }
+    }
+
     /// The policy used for a model without one: percentile bands `high` =
     /// top 10%, `medium` = next 20%, `low` = the rest.
     pub fn default_policy() -> SegmentPolicy {

@@ -20,12 +20,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use presage_models::artifact::{Metrics, ModelArtifact};
 use presage_models::metrics::BinaryMetrics;
-use presage_models::policy::SegmentPolicy;
+use presage_models::policy::{policy_file, SegmentPolicy};
 use presage_models::registry::{Registry, VersionSelector};
 use presage_models::shap::contributions;
+use presage_training::compare::{metric_values, METRIC_NAMES};
 use presage_training::compare_html::curves;
-use presage_training::features::{encode_labels, encode_with_schema};
-use presage_training::fit::row_major;
+use presage_training::scoring::{labelled_rows, score_table};
 use presage_training::table::{read_table, write_table, Column, ColumnData, Table};
 
 /// Rows whose SHAP values are exported (the first ones of the data).
@@ -50,18 +50,6 @@ fn text(name: &str, values: Vec<String>) -> Column {
         name: name.into(),
         data: ColumnData::Text(values.into_iter().map(Some).collect()),
     }
-}
-
-fn metric_rows(m: &BinaryMetrics) -> Vec<(&'static str, Option<f64>)> {
-    vec![
-        ("auc", m.auc),
-        ("pr_auc", m.pr_auc),
-        ("log_loss", Some(m.log_loss)),
-        ("brier", Some(m.brier)),
-        ("ece", Some(m.ece)),
-        ("lift_10", m.lift_10.as_ref().map(|l| l.lift)),
-        ("lift_20", m.lift_20.as_ref().map(|l| l.lift)),
-    ]
 }
 
 /// Exports `versions` of `model` from `registry` into `out`.
@@ -112,44 +100,25 @@ pub fn export(
                 ),
             },
             Some(table) => {
-                let labels = encode_labels(table, &a.task)?;
-                let keep: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].is_some()).collect();
-                if keep.is_empty() {
-                    bail!("{}: no row has a label", table.path.display());
-                }
-                let (columns, _) = encode_with_schema(table, &a.schema, false)?;
-                let rows = row_major(&columns);
-                let width = a.schema.len();
-                let compiled = a.compile()?;
-                let mut probs = compiled.predict_batch(&rows);
-                probs.iter_mut().for_each(|p| *p = a.calibration.apply(*p));
-                let beside = registry.join(model).join("policy.toml");
-                let policy = if beside.exists() {
-                    SegmentPolicy::load(&beside, &a.schema)?
-                } else {
-                    SegmentPolicy::default_policy()
-                };
+                let (keep, targets) = labelled_rows(table, &a.task)?;
+                let scored = score_table(a, table, false)?;
+                let probs = &scored.probabilities;
+                let file = policy_file(None, registry, model);
+                let policy = SegmentPolicy::load_or_default(file.as_deref(), &a.schema)?;
                 let id = a.id_column.as_ref().and_then(|c| table.column(c));
-                for &i in &keep {
-                    let seg = policy.assign(
-                        probs[i],
-                        &rows[i * width..(i + 1) * width],
-                        &a.score_quantiles,
-                    );
+                for (&i, &target) in keep.iter().zip(&targets) {
+                    let seg = policy.assign(probs[i], scored.row(i), &a.score_quantiles);
                     sr.push(i as f64);
                     sid.push(
                         id.and_then(|c| c.data.text(i))
                             .unwrap_or_else(|| i.to_string()),
                     );
-                    sy.push(labels[i].expect("kept"));
+                    sy.push(target);
                     sv.push(v);
                     sp.push(probs[i]);
                     ss.push(seg.segment.name.clone());
                 }
-                let y: Vec<bool> = keep
-                    .iter()
-                    .map(|&i| labels[i].expect("kept") > 0.5)
-                    .collect();
+                let y: Vec<bool> = targets.iter().map(|t| *t > 0.5).collect();
                 let p: Vec<f64> = keep.iter().map(|&i| probs[i]).collect();
                 let (roc, pr, gain) = curves(&y, &p);
                 for (name, points) in [("roc", roc), ("pr", pr), ("gain", gain)] {
@@ -161,7 +130,7 @@ pub fn export(
                     }
                 }
                 for &i in keep.iter().take(SHAP_ROWS) {
-                    let contrib = contributions(&a.ensemble, &rows[i * width..(i + 1) * width]);
+                    let contrib = contributions(&a.ensemble, scored.row(i));
                     for (f, feature) in a.schema.features.iter().enumerate() {
                         hv.push(v);
                         hr.push(i as f64);
@@ -172,9 +141,9 @@ pub fn export(
                 BinaryMetrics::compute(&y, &p)
             }
         };
-        for (name, value) in metric_rows(&measured) {
+        for (name, value) in METRIC_NAMES.iter().zip(metric_values(&measured)) {
             mv.push(v);
-            mm.push(name.to_owned());
+            mm.push((*name).to_owned());
             mx.push(value.unwrap_or(f64::NAN));
         }
     }

@@ -10,7 +10,7 @@
 use std::sync::Mutex;
 
 use presage_models::artifact::ModelArtifact;
-use presage_models::drift::{feature_drift, score_drift, FeatureDrift};
+use presage_models::drift::{report, DriftReport};
 use serde::Serialize;
 
 /// Rows kept per loaded version.
@@ -47,10 +47,9 @@ pub struct LiveDrift {
     pub window_rows: usize,
     /// The window's capacity.
     pub window_capacity: usize,
-    /// PSI of the window's probabilities against the stored score distribution.
-    pub score_psi: Option<f64>,
-    /// Per feature, most drifted first (broken, then by PSI).
-    pub features: Vec<FeatureDrift>,
+    /// Per-feature drift and score PSI, as `presage-train drift` reports them.
+    #[serde(flatten)]
+    pub drift: DriftReport,
 }
 
 impl DriftWindow {
@@ -100,29 +99,15 @@ impl DriftWindow {
                 .collect();
             (columns, ring.probabilities[..ring.filled].to_vec())
         };
-        let mut features: Vec<FeatureDrift> = artifact
-            .schema
-            .features
-            .iter()
-            .zip(&columns)
-            .map(|(feature, values)| feature_drift(feature, values))
-            .collect();
-        features.sort_by(|a, b| {
-            use presage_models::drift::Verdict::*;
-            let rank = |v| match v {
-                Broken => 0,
-                Shifted => 1,
-                Stable => 2,
-            };
-            rank(a.verdict)
-                .cmp(&rank(b.verdict))
-                .then(b.psi.total_cmp(&a.psi))
-        });
         Some(LiveDrift {
             window_rows: probabilities.len(),
             window_capacity: self.capacity,
-            score_psi: score_drift(&artifact.score_quantiles, &probabilities),
-            features,
+            drift: report(
+                &artifact.schema.features,
+                &columns,
+                &artifact.score_quantiles,
+                &probabilities,
+            ),
         })
     }
 }

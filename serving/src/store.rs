@@ -20,7 +20,7 @@ use presage_models::compiled::CompiledEnsemble;
 use presage_models::registry::{Registry, CHAMPION};
 
 use crate::drift_window::{DriftWindow, DRIFT_WINDOW_ROWS};
-use crate::policy::{PolicyError, SegmentPolicy};
+use crate::policy::{policy_file, PolicyError, SegmentPolicy};
 
 /// One loaded model version, ready to score.
 #[derive(Debug)]
@@ -222,14 +222,10 @@ impl ModelStore {
     }
 
     fn policy_for(&self, name: &str) -> (String, Option<PathBuf>) {
-        if let Some(path) = self.policy_files.get(name) {
-            return (path.display().to_string(), Some(path.clone()));
-        }
-        let beside = self.registry.root().join(name).join("policy.toml");
-        if beside.exists() {
-            (beside.display().to_string(), Some(beside))
-        } else {
-            ("default".to_string(), None)
+        let explicit = self.policy_files.get(name).map(PathBuf::as_path);
+        match policy_file(explicit, self.registry.root(), name) {
+            Some(path) => (path.display().to_string(), Some(path)),
+            None => ("default".to_string(), None),
         }
     }
 

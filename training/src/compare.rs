@@ -10,8 +10,7 @@ use presage_models::policy::SegmentPolicy;
 use presage_models::stats::{delong, psi, DeLong};
 use serde::Serialize;
 
-use crate::features::{encode_labels, encode_with_schema, FeatureError};
-use crate::fit::row_major;
+use crate::scoring::{labelled_rows, score_table, ScoreError};
 use crate::table::Table;
 
 /// One metric of both versions.
@@ -120,6 +119,26 @@ pub struct DeLongSummary {
     pub significant: bool,
 }
 
+impl DeLongSummary {
+    /// `p = 0.0123`, or `p < 0.0001`.
+    pub fn p_text(&self) -> String {
+        if self.p_value < 1e-4 {
+            "p < 0.0001".to_owned()
+        } else {
+            format!("p = {:.4}", self.p_value)
+        }
+    }
+
+    /// Whether the difference is significant at 0.05, in words.
+    pub fn verdict(&self) -> &'static str {
+        if self.significant {
+            "significant at 0.05"
+        } else {
+            "not significant at 0.05"
+        }
+    }
+}
+
 impl From<DeLong> for DeLongSummary {
     fn from(d: DeLong) -> Self {
         DeLongSummary {
@@ -132,22 +151,32 @@ impl From<DeLong> for DeLongSummary {
     }
 }
 
-/// Reads one metric out of a metrics set.
-type MetricOf = fn(&BinaryMetrics) -> Option<f64>;
+/// The binary metrics compared and exported, in report order.
+pub const METRIC_NAMES: [&str; 7] = [
+    "auc", "pr_auc", "log_loss", "brier", "ece", "lift_10", "lift_20",
+];
+
+/// The values of [`METRIC_NAMES`] in `m`.
+pub fn metric_values(m: &BinaryMetrics) -> [Option<f64>; 7] {
+    [
+        m.auc,
+        m.pr_auc,
+        Some(m.log_loss),
+        Some(m.brier),
+        Some(m.ece),
+        m.lift_10.as_ref().map(|l| l.lift),
+        m.lift_20.as_ref().map(|l| l.lift),
+    ]
+}
 
 fn metric_rows(a: Option<&BinaryMetrics>, b: Option<&BinaryMetrics>) -> Vec<MetricRow> {
-    let pick: [(&'static str, MetricOf); 7] = [
-        ("auc", |m| m.auc),
-        ("pr_auc", |m| m.pr_auc),
-        ("log_loss", |m| Some(m.log_loss)),
-        ("brier", |m| Some(m.brier)),
-        ("ece", |m| Some(m.ece)),
-        ("lift_10", |m| m.lift_10.as_ref().map(|l| l.lift)),
-        ("lift_20", |m| m.lift_20.as_ref().map(|l| l.lift)),
-    ];
-    pick.iter()
-        .map(|(name, f)| {
-            let (x, y) = (a.and_then(f), b.and_then(f));
+    let (va, vb) = (a.map(metric_values), b.map(metric_values));
+    METRIC_NAMES
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let x = va.and_then(|v| v[k]);
+            let y = vb.and_then(|v| v[k]);
             MetricRow {
                 metric: name,
                 a: x,
@@ -225,34 +254,6 @@ pub fn compare_stored(a: &ModelArtifact, b: &ModelArtifact) -> Comparison {
     }
 }
 
-/// Probabilities and encoded rows of `table` under `model`.
-fn score(model: &ModelArtifact, table: &Table) -> Result<(Vec<f64>, Vec<f64>), CompareError> {
-    let (columns, _) = encode_with_schema(table, &model.schema, false)?;
-    let rows = row_major(&columns);
-    let compiled = model
-        .compile()
-        .map_err(|e| CompareError::Model(format!("{} v{}: {e}", model.name, model.version)))?;
-    let mut probs = compiled.predict_batch(&rows);
-    probs
-        .iter_mut()
-        .for_each(|p| *p = model.calibration.apply(*p));
-    Ok((probs, rows))
-}
-
-/// Why two versions could not be compared on data.
-#[derive(Debug, thiserror::Error)]
-pub enum CompareError {
-    /// The data does not fit a version's schema or label.
-    #[error(transparent)]
-    Data(#[from] FeatureError),
-    /// A version cannot score.
-    #[error("{0}")]
-    Model(String),
-    /// Something else about the inputs.
-    #[error("{0}")]
-    Input(String),
-}
-
 /// Scores `table` (labelled) with both versions and compares them.
 /// Segments come from `policies` (A's, B's), each checked against its
 /// version's schema by the caller.
@@ -261,22 +262,14 @@ pub fn compare_on_data(
     b: &ModelArtifact,
     table: &Table,
     policies: (&SegmentPolicy, &SegmentPolicy),
-) -> Result<Comparison, CompareError> {
-    let labels = encode_labels(table, &a.task)?;
-    let keep: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].is_some()).collect();
-    if keep.is_empty() {
-        return Err(CompareError::Input(format!(
-            "{}: no row has a label",
-            table.path.display()
-        )));
-    }
-    let y: Vec<bool> = keep
+) -> Result<Comparison, ScoreError> {
+    let (keep, targets) = labelled_rows(table, &a.task)?;
+    let y: Vec<bool> = targets.iter().map(|t| *t > 0.5).collect();
+    let (scored_a, scored_b) = (score_table(a, table, false)?, score_table(b, table, false)?);
+    let (pa, pb): (Vec<f64>, Vec<f64>) = keep
         .iter()
-        .map(|&i| labels[i].expect("kept") > 0.5)
-        .collect();
-    let (pa, rows_a) = score(a, table)?;
-    let (pb, rows_b) = score(b, table)?;
-    let (pa, pb): (Vec<f64>, Vec<f64>) = keep.iter().map(|&i| (pa[i], pb[i])).unzip();
+        .map(|&i| (scored_a.probabilities[i], scored_b.probabilities[i]))
+        .unzip();
     let (ma, mb) = (
         BinaryMetrics::compute(&y, &pa),
         BinaryMetrics::compute(&y, &pb),
@@ -291,14 +284,13 @@ pub fn compare_on_data(
     }
     let slot = |name: &str| segments.iter().position(|s| s == name).expect("listed");
     let mut counts = vec![vec![0u64; segments.len()]; segments.len()];
-    let (wa, wb) = (a.schema.len(), b.schema.len());
     for (k, &i) in keep.iter().enumerate() {
         let from = policies
             .0
-            .assign(pa[k], &rows_a[i * wa..(i + 1) * wa], &a.score_quantiles);
+            .assign(pa[k], scored_a.row(i), &a.score_quantiles);
         let to = policies
             .1
-            .assign(pb[k], &rows_b[i * wb..(i + 1) * wb], &b.score_quantiles);
+            .assign(pb[k], scored_b.row(i), &b.score_quantiles);
         counts[slot(&from.segment.name)][slot(&to.segment.name)] += 1;
     }
     Ok(Comparison {

@@ -337,12 +337,8 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
             d.ci95[0],
             d.ci95[1],
             d.z,
-            if d.p_value < 1e-4 {
-                "p &lt; 0.0001".to_owned()
-            } else {
-                format!("p = {:.4}", d.p_value)
-            },
-            if d.significant { "significant at 0.05" } else { "not significant at 0.05" }
+            escape(&d.p_text()),
+            d.verdict()
         );
     }
     if let Some(p) = c.score_psi {

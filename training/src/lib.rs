@@ -27,6 +27,7 @@ pub mod learner;
 pub mod params;
 pub mod report;
 pub mod retrain;
+pub mod scoring;
 pub use presage_models::rng;
 pub mod split;
 pub mod splits;

@@ -14,17 +14,18 @@ use presage_models::artifact::{
     Algorithm, FeatureDescription, FeatureSpecRecord, Metrics, ModelArtifact,
 };
 use presage_models::drift;
-use presage_models::policy::SegmentPolicy;
+use presage_models::policy::{policy_file, SegmentPolicy};
 use presage_models::registry::{
     Registry, VersionSelector, CHAMPION, DEFAULT_REGISTRY, REGISTRY_ENV,
 };
 use presage_training::booster::Progress;
 use presage_training::extract::{self, kpis, segments, BuiltTable, ExtractSpec};
-use presage_training::features::{encode_labels, encode_with_schema, ColumnRoles};
+use presage_training::features::ColumnRoles;
 use presage_training::fit::TrainingData;
-use presage_training::fit::{self, row_major, FitError, FitPlan};
+use presage_training::fit::{self, FitError, FitPlan};
 use presage_training::params::{CalibrationMethod, Objective, ParamSet, StoppingMetric};
 use presage_training::report::{evaluation_rows, metrics_json, metrics_table};
+use presage_training::scoring::{labelled_rows, score_table};
 use presage_training::table::{read_table, table_from_frame, write_table, Column, ColumnData};
 use presage_training::{compare, compare_html, retrain};
 use serde::de::IgnoredAny;
@@ -658,33 +659,17 @@ fn run_segments(args: &FeaturesArgs) -> Result<(), Failure> {
 fn run_drift(registry: &Path, args: &DriftArgs) -> Result<(), Failure> {
     let artifact = load(registry, &args.which)?;
     let table = read_table(&args.data).map_err(bad_input)?;
-    let (columns, absent) =
-        encode_with_schema(&table, &artifact.schema, true).map_err(bad_input)?;
-    let mut features: Vec<drift::FeatureDrift> = artifact
-        .schema
-        .features
-        .iter()
-        .zip(&columns)
-        .map(|(f, values)| drift::feature_drift(f, values))
-        .collect();
-    features.sort_by(|a, b| {
-        let rank = |v: drift::Verdict| match v {
-            drift::Verdict::Broken => 0,
-            drift::Verdict::Shifted => 1,
-            drift::Verdict::Stable => 2,
-        };
-        rank(a.verdict)
-            .cmp(&rank(b.verdict))
-            .then(b.psi.total_cmp(&a.psi))
-    });
-    let compiled = artifact.compile().map_err(failure)?;
-    let mut probs = compiled.predict_batch(&row_major(&columns));
-    probs
-        .iter_mut()
-        .for_each(|p| *p = artifact.calibration.apply(*p));
-    // The stored quantiles are of calibrated probabilities, like `probs`.
-    let score_psi = drift::score_drift(&artifact.score_quantiles, &probs);
-    let count = |v: drift::Verdict| features.iter().filter(|f| f.verdict == v).count();
+    let scored = score_table(&artifact, &table, true).map_err(bad_input)?;
+    let columns: Vec<Vec<f64>> = (0..scored.width).map(|f| scored.column(f)).collect();
+    let report = drift::report(
+        &artifact.schema.features,
+        &columns,
+        &artifact.score_quantiles,
+        &scored.probabilities,
+    );
+    let (features, score_psi, absent) = (&report.features, report.score_psi, &scored.absent);
+    let probs = &scored.probabilities;
+    let count = |v: drift::Verdict| report.count(v);
     if args.json {
         out!(
             "{}",
@@ -727,7 +712,7 @@ fn run_drift(registry: &Path, args: &DriftArgs) -> Result<(), Failure> {
         "was",
         "unseen"
     );
-    for f in &features {
+    for f in features {
         out!(
             "{:<28} {:>8.4} {:>9.1}% {:>9.1}% {:>10}  {}",
             f.feature,
@@ -764,14 +749,9 @@ fn run_compare(registry: &Path, args: &CompareArgs) -> Result<(), Failure> {
     let comparison = match &args.data {
         None => compare::compare_stored(&a, &b),
         Some(path) => {
-            let beside = reg.root().join(&args.model).join("policy.toml");
-            let policy_path = args
-                .policy
-                .clone()
-                .or_else(|| beside.exists().then_some(beside));
-            let policy_for = |m: &ModelArtifact| match &policy_path {
-                Some(p) => SegmentPolicy::load(p, &m.schema).map_err(bad_input),
-                None => Ok(SegmentPolicy::default_policy()),
+            let file = policy_file(args.policy.as_deref(), reg.root(), &args.model);
+            let policy_for = |m: &ModelArtifact| {
+                SegmentPolicy::load_or_default(file.as_deref(), &m.schema).map_err(bad_input)
             };
             let (pa, pb) = (policy_for(&a)?, policy_for(&b)?);
             let table = read_table(path).map_err(bad_input)?;
@@ -819,16 +799,8 @@ fn run_compare(registry: &Path, args: &CompareArgs) -> Result<(), Failure> {
             d.ci95[0],
             d.ci95[1],
             d.z,
-            if d.p_value < 1e-4 {
-                "p < 0.0001".to_owned()
-            } else {
-                format!("p = {:.4}", d.p_value)
-            },
-            if d.significant {
-                "significant at 0.05"
-            } else {
-                "not significant at 0.05"
-            }
+            d.p_text(),
+            d.verdict()
         ),
         None if comparison.rows.is_none() => out!(
             "\n(each version was tested on its own held-out rows: give --data to test the difference and see segment migration)"
@@ -1328,19 +1300,14 @@ fn load(registry: &Path, which: &VersionArgs) -> Result<ModelArtifact, Failure> 
 fn run_predict(registry: &Path, args: &PredictArgs) -> Result<(), Failure> {
     let artifact = load(registry, &args.which)?;
     let table = read_table(&args.data).map_err(bad_input)?;
-    let (columns, absent) =
-        encode_with_schema(&table, &artifact.schema, args.allow_missing).map_err(bad_input)?;
-    if !absent.is_empty() {
+    let scored = score_table(&artifact, &table, args.allow_missing).map_err(bad_input)?;
+    if !scored.absent.is_empty() {
         eprintln!(
             "warning: scoring absent columns as missing: {}",
-            absent.join(", ")
+            scored.absent.join(", ")
         );
     }
-    let compiled = artifact.compile().map_err(failure)?;
-    let mut probs = compiled.predict_batch(&row_major(&columns));
-    probs
-        .iter_mut()
-        .for_each(|p| *p = artifact.calibration.apply(*p));
+    let probs = scored.probabilities;
     let mut out = Vec::new();
     if let Some(id) = &artifact.id_column {
         if let Some(column) = table.column(id) {
@@ -1376,25 +1343,9 @@ fn run_evaluate(registry: &Path, args: &EvaluateArgs) -> Result<(), Failure> {
         }
     }
     let table = read_table(&args.data).map_err(bad_input)?;
-    let labels = encode_labels(&table, &artifact.task).map_err(bad_input)?;
-    let (columns, _) = encode_with_schema(&table, &artifact.schema, false).map_err(bad_input)?;
-    let keep: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].is_some()).collect();
-    if keep.is_empty() {
-        return Err(bad_input(anyhow::anyhow!(
-            "{}: no row has a label",
-            args.data.display()
-        )));
-    }
-    let compiled = artifact.compile().map_err(failure)?;
-    let kept: Vec<Vec<f64>> = columns
-        .iter()
-        .map(|c| keep.iter().map(|&i| c[i]).collect())
-        .collect();
-    let mut probs = compiled.predict_batch(&row_major(&kept));
-    probs
-        .iter_mut()
-        .for_each(|p| *p = artifact.calibration.apply(*p));
-    let target: Vec<f64> = keep.iter().map(|&i| labels[i].expect("kept")).collect();
+    let (keep, target) = labelled_rows(&table, &artifact.task).map_err(bad_input)?;
+    let scored = score_table(&artifact, &table, false).map_err(bad_input)?;
+    let probs: Vec<f64> = keep.iter().map(|&i| scored.probabilities[i]).collect();
     let metrics = match &artifact.task {
         presage_models::artifact::Task::BinaryClassification { .. } => {
             Metrics::Binary(presage_models::metrics::BinaryMetrics::compute(

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::booster::Progress;
-use crate::features::{encode_labels, encode_with_schema};
-use crate::fit::{self, row_major, FitError, FitPlan, TestRows};
+use crate::fit::{self, FitError, FitPlan, TestRows};
+use crate::scoring::{labelled_rows, score_table};
 use crate::table::read_table;
 
 /// The `[gate]` section of a config.
@@ -158,24 +158,13 @@ fn probabilities(
     table: &crate::table::Table,
     keep: &[usize],
 ) -> Result<Vec<f64>, RetrainError> {
-    let (columns, _) = encode_with_schema(table, &model.schema, false).map_err(|e| {
+    let scored = score_table(model, table, false).map_err(|e| {
         RetrainError::Data(format!(
             "version {} cannot score the held-out rows: {e}",
             model.version
         ))
     })?;
-    let rows: Vec<Vec<f64>> = columns
-        .iter()
-        .map(|c| keep.iter().map(|&i| c[i]).collect())
-        .collect();
-    let compiled = model
-        .compile()
-        .map_err(|e| RetrainError::Data(format!("version {}: {e}", model.version)))?;
-    let mut probs = compiled.predict_batch(&row_major(&rows));
-    probs
-        .iter_mut()
-        .for_each(|p| *p = model.calibration.apply(*p));
-    Ok(probs)
+    Ok(keep.iter().map(|&i| scored.probabilities[i]).collect())
 }
 
 /// Segment shares of `probs` under `policy` (no rules: bands only).
@@ -216,17 +205,14 @@ pub fn run(
         TestRows::Table(t) => t,
         TestRows::File(path) => read_table(&path).map_err(FitError::from)?,
     };
-    let labels = encode_labels(&table, &challenger.task).map_err(FitError::from)?;
-    let keep: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].is_some()).collect();
-    let y: Vec<bool> = keep
-        .iter()
-        .map(|&i| labels[i].expect("kept") > 0.5)
-        .collect();
-    if keep.is_empty() {
+    if table.n_rows() == 0 {
         return Err(RetrainError::Data(
             "no held-out rows to compare on: keep a test fraction above 0 (or give --test)".into(),
         ));
     }
+    let (keep, targets) =
+        labelled_rows(&table, &challenger.task).map_err(|e| RetrainError::Data(e.to_string()))?;
+    let y: Vec<bool> = targets.iter().map(|t| *t > 0.5).collect();
     let challenger_probs = probabilities(&challenger, &table, &keep)?;
     let challenger_metrics = BinaryMetrics::compute(&y, &challenger_probs);
 

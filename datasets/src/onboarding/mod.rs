@@ -191,6 +191,48 @@ fn events_frame(
     )
 }
 
+/// A Parquet file written batch by batch under a temporary name, then
+/// synced and renamed into place by [`BatchedParquet::finish`].
+struct BatchedParquet {
+    path: PathBuf,
+    partial: PathBuf,
+    file: File,
+    writer: Option<polars::io::parquet::write::BatchedWriter<File>>,
+}
+
+impl BatchedParquet {
+    fn create(path: &Path) -> Result<Self, GenerateError> {
+        let partial = path.with_extension("parquet.partial");
+        let file = File::create(&partial).map_err(io_error(path))?;
+        Ok(BatchedParquet {
+            path: path.to_path_buf(),
+            partial,
+            file,
+            writer: None,
+        })
+    }
+
+    fn write(&mut self, frame: &DataFrame) -> Result<(), GenerateError> {
+        let writer = match &mut self.writer {
+            Some(w) => w,
+            None => self.writer.insert(
+                ParquetWriter::new(self.file.try_clone().map_err(io_error(&self.path))?)
+                    .batched(frame.schema())
+                    .map_err(write_error(&self.path))?,
+            ),
+        };
+        writer.write_batch(frame).map_err(write_error(&self.path))
+    }
+
+    fn finish(mut self) -> Result<(), GenerateError> {
+        if let Some(w) = &mut self.writer {
+            w.finish().map_err(write_error(&self.path))?;
+        }
+        self.file.sync_all().map_err(io_error(&self.path))?;
+        std::fs::rename(&self.partial, &self.path).map_err(io_error(&self.path))
+    }
+}
+
 /// Generates the extracts into `config.out` (created; it must not hold a
 /// previous generation). Files are written under a temporary name and
 /// renamed when complete. `on_chunk` is called with the users done so far.
@@ -205,11 +247,8 @@ pub fn generate(
     let names = event_names();
     let users_path = out.join("users.parquet");
     let truth_path = out.join("truth.parquet");
-    let partial = |p: &Path| p.with_extension("parquet.partial");
-    let users_file = File::create(partial(&users_path)).map_err(io_error(&users_path))?;
-    let truth_file = File::create(partial(&truth_path)).map_err(io_error(&truth_path))?;
-    let mut users_writer = None;
-    let mut truth_writer = None;
+    let mut users_file = BatchedParquet::create(&users_path)?;
+    let mut truth_file = BatchedParquet::create(&truth_path)?;
     let mut summary = GenerateSummary::default();
     let (mut churned, mut adopted, mut adoption_labelled) = (0u64, 0u64, 0u64);
     let chunks = config.users.div_ceil(CHUNK_USERS);
@@ -225,38 +264,16 @@ pub fn generate(
             })
             .collect();
         let users: Vec<User> = simulated.iter().map(|(u, _)| u.clone()).collect();
-        let mut frame = users_frame(&users, width).map_err(write_error(&users_path))?;
-        let writer = match &mut users_writer {
-            Some(w) => w,
-            None => users_writer.insert(
-                ParquetWriter::new(users_file.try_clone().map_err(io_error(&users_path))?)
-                    .batched(frame.schema())
-                    .map_err(write_error(&users_path))?,
-            ),
-        };
-        writer
-            .write_batch(&frame)
-            .map_err(write_error(&users_path))?;
-        frame = truth_frame(&users, width).map_err(write_error(&truth_path))?;
-        let writer = match &mut truth_writer {
-            Some(w) => w,
-            None => truth_writer.insert(
-                ParquetWriter::new(truth_file.try_clone().map_err(io_error(&truth_path))?)
-                    .batched(frame.schema())
-                    .map_err(write_error(&truth_path))?,
-            ),
-        };
-        writer
-            .write_batch(&frame)
-            .map_err(write_error(&truth_path))?;
+        users_file.write(&users_frame(&users, width).map_err(write_error(&users_path))?)?;
+        truth_file.write(&truth_frame(&users, width).map_err(write_error(&truth_path))?)?;
 
         let part = events_dir.join(format!("part-{chunk:05}.parquet"));
         let mut events = events_frame(&simulated, width, &names).map_err(write_error(&part))?;
-        let file = File::create(partial(&part)).map_err(io_error(&part))?;
-        ParquetWriter::new(file)
+        let mut bytes = Vec::new();
+        ParquetWriter::new(&mut bytes)
             .finish(&mut events)
             .map_err(write_error(&part))?;
-        std::fs::rename(partial(&part), &part).map_err(io_error(&part))?;
+        presage_models::write_atomic(&part, &bytes).map_err(io_error(&part))?;
 
         summary.users += users.len() as u64;
         summary.events += events.height() as u64;
@@ -273,15 +290,8 @@ pub fn generate(
         }
         on_chunk(last);
     }
-    for (writer, path) in [(users_writer, &users_path), (truth_writer, &truth_path)] {
-        if let Some(w) = writer {
-            w.finish().map_err(write_error(path))?;
-        }
-    }
-    for (file, path) in [(users_file, &users_path), (truth_file, &truth_path)] {
-        file.sync_all().map_err(io_error(path))?;
-        std::fs::rename(partial(path), path).map_err(io_error(path))?;
-    }
+    users_file.finish()?;
+    truth_file.finish()?;
     summary.churn_rate = churned as f64 / summary.labelled_users.max(1) as f64;
     summary.adoption_rate = adopted as f64 / adoption_labelled.max(1) as f64;
     Ok(summary)

@@ -65,12 +65,12 @@ pub fn publish_drift(model: &str, report: Option<&crate::drift_window::LiveDrift
     let Some(report) = report else {
         return;
     };
-    if let Some(psi) = report.score_psi {
+    if let Some(psi) = report.drift.score_psi {
         metrics::gauge!("presage_drift_score_psi", "model" => model.to_owned()).set(psi);
     }
     metrics::gauge!("presage_drift_window_rows", "model" => model.to_owned())
         .set(report.window_rows as f64);
-    for f in &report.features {
+    for f in &report.drift.features {
         metrics::gauge!("presage_drift_feature_psi", "model" => model.to_owned(), "feature" => f.feature.clone())
             .set(f.psi);
     }

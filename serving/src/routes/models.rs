@@ -175,7 +175,7 @@ pub async fn drift(
     Ok(Json(match report {
         Some(r) => {
             json!({"model": name, "version": version.version(), "window_rows": r.window_rows,
-            "window_capacity": r.window_capacity, "score_psi": r.score_psi, "features": r.features})
+            "window_capacity": r.window_capacity, "score_psi": r.drift.score_psi, "features": r.drift.features})
         }
         None => json!({"model": name, "version": version.version(), "window_rows": 0,
             "window_capacity": crate::drift_window::DRIFT_WINDOW_ROWS, "score_psi": null, "features": []}),

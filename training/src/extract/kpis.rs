@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::source::{Events, TS, UID};
 use super::spec::{EventSelection, ExtractSpec};
 use super::time::{format_timestamp, DAY_US};
-use super::users::{Users, KEEP, SIGNUP};
+use super::users::{last_event, Users, KEEP, SIGNUP};
 use super::{build, segments, ExtractError};
 use crate::table::{table_from_frame, Column as TableColumn, ColumnData, Table};
 
@@ -217,18 +217,7 @@ fn cohorts(spec: &ExtractSpec, config: &Path, weeks: u32) -> Result<Vec<Cohort>,
     let users = Users::load(spec, &mut events, config)?;
     let end = match users.report.extract_end_us {
         Some(end) => end,
-        None => {
-            let last = events
-                .frame
-                .clone()
-                .select([col(TS).max()])
-                .collect()
-                .map_err(ExtractError::compute("finding the last event"))?;
-            last.column(TS)
-                .ok()
-                .and_then(|c| c.i64().ok().and_then(|c| c.get(0)))
-                .unwrap_or(i64::MAX)
-        }
+        None => last_event(&events)?.unwrap_or(i64::MAX),
     };
     const WEEK: i64 = 7 * DAY_US;
     let kept = users

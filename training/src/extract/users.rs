@@ -117,7 +117,7 @@ fn read_erasure(path: &Path) -> Result<HashSet<String>, ExtractError> {
 }
 
 /// The last event's timestamp (the default end of the extract).
-fn last_event(events: &Events) -> Result<Option<i64>, ExtractError> {
+pub(crate) fn last_event(events: &Events) -> Result<Option<i64>, ExtractError> {
     let frame = events
         .frame
         .clone()

@@ -372,12 +372,12 @@ pub fn read_probabilities(path: &Path, id_column: &str) -> BTreeMap<String, u64>
         .collect()
 }
 
-/// `presage-train fit` of the `churn` model on the shipped Telco table
-/// (label `Churn`, positive `Yes`, id `customerID`) with `extra` flags.
-pub fn fit_churn(registry: &Path, extra: &[&str]) -> Run {
+/// Arguments of `presage-train SUBCOMMAND` for the `churn` model on the
+/// shipped Telco table (label `Churn`, positive `Yes`, id `customerID`).
+pub fn churn_args(subcommand: &str) -> Vec<String> {
     let data = presage_datasets::telco_churn_csv().display().to_string();
-    let mut args = vec![
-        "fit",
+    [
+        subcommand,
         "--data",
         &data,
         "--label",
@@ -388,7 +388,35 @@ pub fn fit_churn(registry: &Path, extra: &[&str]) -> Run {
         "customerID",
         "--model",
         "churn",
-    ];
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// `presage-train fit` of the `churn` model on the Telco table with `extra` flags.
+pub fn fit_churn(registry: &Path, extra: &[&str]) -> Run {
+    churn(registry, "fit", extra)
+}
+
+/// `presage-train SUBCOMMAND` (`fit` or `retrain`) of the Telco `churn` model.
+pub fn churn(registry: &Path, subcommand: &str, extra: &[&str]) -> Run {
+    let base = churn_args(subcommand);
+    let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
     args.extend_from_slice(extra);
     train(registry, &args)
+}
+
+/// Trains churn v1 (GBM, 40 rounds) and v2 (`v2_extra`), then runs
+/// `presage-train compare churn 1 2 --data <Telco> --html REPORT`.
+pub fn compare_report(registry: &Path, v2_extra: &[&str], report: &Path) -> Run {
+    fit_churn(registry, &["--num-iterations", "40"]).ok();
+    fit_churn(registry, v2_extra).ok();
+    let telco = presage_datasets::telco_churn_csv().display().to_string();
+    let report = report.display().to_string();
+    train(
+        registry,
+        &[
+            "compare", "churn", "1", "2", "--data", &telco, "--html", &report,
+        ],
+    )
 }

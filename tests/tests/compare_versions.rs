@@ -2,7 +2,7 @@
 //! metrics and on the same labelled rows (DeLong's test, score shift,
 //! segment migration under a policy).
 
-use presage_tests::{fit_churn, train};
+use presage_tests::{compare_report, fit_churn, train};
 
 fn auc(report: &serde_json::Value, column: &str) -> f64 {
     report["metrics"]
@@ -129,24 +129,8 @@ fn unknown_versions_are_named() {
 fn html_report_is_one_self_contained_file_with_five_plots() {
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("registry");
-    fit_churn(&registry, &["--num-iterations", "40"]).ok();
-    fit_churn(&registry, &["--num-iterations", "80"]).ok();
     let report = dir.path().join("report.html");
-    let telco = presage_datasets::telco_churn_csv();
-    let run = train(
-        &registry,
-        &[
-            "compare",
-            "churn",
-            "1",
-            "2",
-            "--data",
-            telco.to_str().unwrap(),
-            "--html",
-            report.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    let run = compare_report(&registry, &["--num-iterations", "80"], &report).ok();
     assert!(run.stderr.contains("report ->"), "{}", run.stderr);
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));

@@ -7,28 +7,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use presage_tests::{binary, train, Run};
+use presage_tests::{binary, churn, churn_args, train, Run};
 
 fn retrain(registry: &Path, extra: &[&str]) -> Run {
-    let data = presage_datasets::telco_churn_csv().display().to_string();
-    let mut args = vec![
-        "retrain",
-        "--data",
-        &data,
-        "--label",
-        "Churn",
-        "--positive",
-        "Yes",
-        "--id",
-        "customerID",
-        "--model",
-        "churn",
-    ];
+    let mut args = extra.to_vec();
     if !extra.contains(&"--num-iterations") {
         args.extend(["--num-iterations", "60"]);
     }
-    args.extend_from_slice(extra);
-    train(registry, &args)
+    churn(registry, "retrain", &args)
 }
 
 fn champion(registry: &Path) -> u64 {
@@ -174,28 +160,12 @@ fn killed_at_any_point_the_registry_loads_and_the_champion_holds() {
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("registry");
     retrain(&registry, &[]).ok();
-    let data = presage_datasets::telco_churn_csv().display().to_string();
     for delay_ms in [5u64, 20, 40, 60, 80, 100, 130, 160, 200, 260, 330, 420] {
         let mut child = Command::new(binary("presage-train"))
             .arg("--registry")
             .arg(&registry)
-            .args([
-                "retrain",
-                "--data",
-                &data,
-                "--label",
-                "Churn",
-                "--positive",
-                "Yes",
-                "--id",
-                "customerID",
-                "--model",
-                "churn",
-                "--num-iterations",
-                "2",
-                "--calibration",
-                "none",
-            ])
+            .args(churn_args("retrain"))
+            .args(["--num-iterations", "2", "--calibration", "none"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -22,7 +22,7 @@ use presage_training::booster::Progress;
 use presage_training::extract::{self, kpis, segments, BuiltTable, ExtractSpec};
 use presage_training::features::ColumnRoles;
 use presage_training::fit::TrainingData;
-use presage_training::fit::{self, FitError, FitPlan};
+use presage_training::fit::{self, FitPlan};
 use presage_training::params::{CalibrationMethod, Objective, ParamSet, StoppingMetric};
 use presage_training::report::{evaluation_rows, metrics_json, metrics_table};
 use presage_training::scoring::{labelled_rows, score_table};
@@ -503,6 +503,15 @@ fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
     Failure {
         code: EXIT_BAD_INPUT,
         error: error.into(),
+    }
+}
+
+/// Exit 2 when the error is the input's fault, 1 otherwise.
+fn by_cause(is_bad_input: bool, error: impl Into<anyhow::Error>) -> Failure {
+    if is_bad_input {
+        bad_input(error)
+    } else {
+        failure(error)
     }
 }
 
@@ -1132,13 +1141,8 @@ fn run_retrain(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
         }
         _ => retrain::Gate::default(),
     };
-    let outcome = retrain::run(&plan, &gate, &progress_reporter(args.json)).map_err(|e| {
-        if e.is_bad_input() {
-            bad_input(e)
-        } else {
-            failure(e)
-        }
-    })?;
+    let outcome = retrain::run(&plan, &gate, &progress_reporter(args.json))
+        .map_err(|e| by_cause(e.is_bad_input(), e))?;
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");
     }
@@ -1188,13 +1192,8 @@ fn run_retrain(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
 
 fn run_fit(registry: &Path, args: &FitArgs) -> Result<(), Failure> {
     let (plan, _) = fit_plan(registry, args)?;
-    let outcome = fit::run(&plan, &progress_reporter(args.json)).map_err(|e: FitError| {
-        if e.is_bad_input() {
-            bad_input(e)
-        } else {
-            failure(e)
-        }
-    })?;
+    let outcome = fit::run(&plan, &progress_reporter(args.json))
+        .map_err(|e| by_cause(e.is_bad_input(), e))?;
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");
     }

@@ -171,11 +171,16 @@ fn tiny_extract_features_match_hand_computed_values() {
 }
 
 /// Writes the table's feature columns (label dropped) as Parquet bytes.
-fn feature_bytes(built: &BuiltTable) -> Vec<u8> {
-    let mut frame = built.frame.drop("churned").unwrap();
+fn parquet_bytes(frame: &DataFrame) -> Vec<u8> {
     let mut bytes = Vec::new();
-    ParquetWriter::new(&mut bytes).finish(&mut frame).unwrap();
+    ParquetWriter::new(&mut bytes)
+        .finish(&mut frame.clone())
+        .unwrap();
     bytes
+}
+
+fn feature_bytes(built: &BuiltTable) -> Vec<u8> {
+    parquet_bytes(&built.frame.drop("churned").unwrap())
 }
 
 #[test]
@@ -546,13 +551,7 @@ fn several_passes_over_the_events_give_the_same_table() {
         ),
     )
     .unwrap();
-    let bytes = |b: &BuiltTable| {
-        let mut frame = b.frame.clone();
-        let mut out = Vec::new();
-        ParquetWriter::new(&mut out).finish(&mut frame).unwrap();
-        out
-    };
-    assert_eq!(bytes(&one), bytes(&many));
+    assert_eq!(parquet_bytes(&one.frame), parquet_bytes(&many.frame));
     assert_eq!(one.report, many.report);
 }
 

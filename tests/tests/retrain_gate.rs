@@ -9,6 +9,16 @@ use std::time::Duration;
 
 use presage_tests::{binary, churn, churn_args, train, Run};
 
+/// A much weaker model than the default: 2 tiny rounds, uncalibrated.
+const WEAK: &[&str] = &[
+    "--num-iterations",
+    "2",
+    "--learning-rate",
+    "0.01",
+    "--calibration",
+    "none",
+];
+
 fn retrain(registry: &Path, extra: &[&str]) -> Run {
     let mut args = extra.to_vec();
     if !extra.contains(&"--num-iterations") {
@@ -49,19 +59,7 @@ fn gate_promotes_keeps_and_logs_each_decision() {
     assert_eq!(champion(&registry), 1);
 
     // Worse (2 tiny rounds, no calibration), same rows: kept, exit 0, stored as v2.
-    let worse = retrain(
-        &registry,
-        &[
-            "--num-iterations",
-            "2",
-            "--learning-rate",
-            "0.01",
-            "--calibration",
-            "none",
-            "--json",
-        ],
-    )
-    .ok();
+    let worse = retrain(&registry, &[WEAK, &["--json"]].concat()).ok();
     let report = worse.json();
     assert_eq!(report["decision"], "kept", "{report}");
     assert_eq!(
@@ -106,18 +104,7 @@ fn retention_keeps_the_champion_and_aliased_versions() {
     train(&registry, &["models"]).ok();
     // Three worse challengers: v2, v3, v4, all kept out.
     for _ in 0..3 {
-        let run = retrain(
-            &registry,
-            &[
-                "--config",
-                cfg,
-                "--num-iterations",
-                "2",
-                "--calibration",
-                "none",
-            ],
-        )
-        .ok();
+        let run = retrain(&registry, &[&["--config", cfg], WEAK].concat()).ok();
         assert!(run.stdout.contains("status: kept"), "{}", run.stdout);
     }
     let mut versions: Vec<String> = std::fs::read_dir(registry.join("churn"))
@@ -165,7 +152,7 @@ fn killed_at_any_point_the_registry_loads_and_the_champion_holds() {
             .arg("--registry")
             .arg(&registry)
             .args(churn_args("retrain"))
-            .args(["--num-iterations", "2", "--calibration", "none"])
+            .args(WEAK)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -190,18 +177,7 @@ fn a_better_challenger_is_promoted() {
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("registry");
     // A weak champion first (2 tiny rounds, uncalibrated) ...
-    retrain(
-        &registry,
-        &[
-            "--num-iterations",
-            "2",
-            "--learning-rate",
-            "0.01",
-            "--calibration",
-            "none",
-        ],
-    )
-    .ok();
+    retrain(&registry, WEAK).ok();
     // ... then a proper model on the same rows: clearly better, promoted.
     let better = retrain(&registry, &["--json"]).ok().json();
     assert_eq!(better["decision"], "promoted", "{better}");

@@ -26,6 +26,13 @@ fn build_with(config: &Path, text: &str) -> Result<BuiltTable, extract::ExtractE
     extract::build(&spec, config)
 }
 
+/// Builds the tiny extract with its config edited (`from` replaced by `to`).
+fn build_edited(config: &Path, from: &str, to: &str) -> BuiltTable {
+    let text = std::fs::read_to_string(config).unwrap();
+    assert!(text.contains(from), "{from}");
+    build_with(config, &text.replacen(from, to, 1)).unwrap()
+}
+
 fn build(config: &Path) -> Result<BuiltTable, extract::ExtractError> {
     build_with(config, &std::fs::read_to_string(config).unwrap())
 }
@@ -214,11 +221,11 @@ fn erased_users_disappear_from_features_labels_and_counts() {
     )
     .unwrap();
     let config = dir.path().join("churn.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
+    let built = build_edited(
+        &config,
         "consent = \"consent\"",
         "consent = \"consent\"\nerasure = \"erase.txt\"",
     );
-    let built = build_with(&config, &text).unwrap();
     assert_eq!(users(&built), ["u1", "u4"]);
     assert_eq!(built.report.excluded_erased, 1);
     // u2's events are known (not counted as an unknown user), and dropped.
@@ -233,10 +240,7 @@ fn erased_users_disappear_from_features_labels_and_counts() {
 fn label_windows_past_the_extract_end_are_excluded_and_counted() {
     let dir = tiny_copy();
     let config = dir.path().join("churn.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("end = \"2024-02-01\"", "end = \"2024-01-20\"");
-    let built = build_with(&config, &text).unwrap();
+    let built = build_edited(&config, "end = \"2024-02-01\"", "end = \"2024-01-20\"");
     // Cutoffs + 14 days: u1 01-22, u2 01-22T12, u4 01-24: all past 01-20.
     // u5's observation window (to 02-01) is itself incomplete.
     assert_eq!(built.report.excluded_label_incomplete, 3);
@@ -247,11 +251,11 @@ fn label_windows_past_the_extract_end_are_excluded_and_counted() {
 #[test]
 fn adoption_label_excludes_prior_adopters() {
     let config = tiny_dir().join("churn.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
+    let built = build_edited(
+        &config,
         "kind = \"churn\"\nhorizon_days = 14",
         "kind = \"adoption\"\nevent = \"feature_export\"\nhorizon_days = 14",
     );
-    let built = build_with(&config, &text).unwrap();
     // u1 used feature_export before its cutoff: excluded. u2, u4 never did.
     assert_eq!(built.report.excluded_already_adopted, 1);
     assert_eq!(users(&built), ["u2", "u4"]);
@@ -560,11 +564,11 @@ fn absolute_cutoff_with_a_lookback_window() {
     let config = tiny_dir().join("churn.toml");
     // Everyone who signed up before 2024-01-09 is observed over the 3 days
     // before it: [2024-01-06, 2024-01-09) (or from signup, if later).
-    let text = std::fs::read_to_string(&config).unwrap().replace(
+    let built = build_edited(
+        &config,
         "days_after_signup = 7",
         "cutoff = \"2024-01-09\"\nlookback_days = 3",
     );
-    let built = build_with(&config, &text).unwrap();
     // u5 signed up after the cutoff; u3 has no consent.
     assert_eq!(built.report.excluded_signed_up_after_cutoff, 1);
     assert_eq!(users(&built), ["u1", "u2", "u4"]);

@@ -836,12 +836,12 @@ fn run_compare(registry: &Path, args: &CompareArgs) -> Result<(), Failure> {
             out_part!(" {:>10}", s);
         }
         out!(" {:>10}", format!("{va} total"));
-        for (i, row) in m.counts.iter().enumerate() {
-            out_part!("{:<16}", m.segments[i]);
+        for ((segment, row), total) in m.segments.iter().zip(&m.counts).zip(m.sizes_a()) {
+            out_part!("{:<16}", segment);
             for c in row {
                 out_part!(" {:>10}", c);
             }
-            out!(" {:>10}", m.sizes_a()[i]);
+            out!(" {:>10}", total);
         }
         out_part!("{:<16}", format!("{vb} total"));
         for c in m.sizes_b() {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use presage_datasets::onboarding::experiment::ExperimentConfig;
 use presage_datasets::onboarding::simulate::Calendar;
 use presage_datasets::onboarding::{generate, GenerateConfig};
 use presage_models::time::parse_timestamp;
@@ -16,10 +17,14 @@ use presage_models::time::parse_timestamp;
 #[command(
     name = "presage-datagen",
     version,
-    about = "Generate a synthetic onboarding extract: users.parquet, events/ (Parquet partitions) and truth.parquet.",
+    about = "Generate a synthetic onboarding extract: users.parquet, events/ (Parquet partitions) and truth.parquet; with --experiment also an A/B test's assignments.parquet and experiment_truth.json.",
     after_help = "Exit codes: 0 success, 1 failure writing the output, 2 bad arguments.\n\
                   Each user is observed for 7 days after signup (the cutoff); labels look at the next 28 days,\n\
-                  as datasets/configs/churn.toml and adoption.toml do."
+                  as datasets/configs/churn.toml and adoption.toml do.\n\
+                  Experiment mode: users are assigned at signup with a segment (at_risk, watch, healthy); treatment\n\
+                  raises each onboarding step's log-odds by 0.5 (at_risk), 0.2 (watch) or 0 (healthy).\n\
+                  experiment_truth.json holds the exact effect per outcome of datasets/configs/experiment.toml\n\
+                  and segment: every user is simulated under both arms with the same random numbers."
 )]
 struct Cli {
     /// Number of users.
@@ -40,6 +45,21 @@ struct Cli {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
+    /// Experiment mode: assign each user at signup to control (generic
+    /// onboarding) or treatment (the segment's onboarding), with a known effect
+    /// per segment; also writes assignments.parquet and experiment_truth.json.
+    #[arg(long)]
+    experiment: bool,
+    /// Experiment mode: share of users assigned to treatment.
+    #[arg(long, default_value_t = 0.5, requires = "experiment")]
+    treatment_share: f64,
+    /// Experiment mode: share of treatment assignments lost from
+    /// assignments.parquet (injects a sample-ratio mismatch).
+    #[arg(long, default_value_t = 0.0, requires = "experiment")]
+    lose_treatment_assignments: f64,
+    /// Experiment mode: treatment has no effect in any segment (an A/A test).
+    #[arg(long, requires = "experiment")]
+    no_effect: bool,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +84,23 @@ fn main() -> ExitCode {
             ))
         }
     };
+    for (flag, value) in [
+        ("--treatment-share", cli.treatment_share),
+        (
+            "--lose-treatment-assignments",
+            cli.lose_treatment_assignments,
+        ),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            return bad(format!("{flag} {value}: must be between 0 and 1"));
+        }
+    }
+    if cli.experiment && !(cli.treatment_share > 0.0 && cli.treatment_share < 1.0) {
+        return bad(format!(
+            "--treatment-share {}: both arms need users; choose a share strictly between 0 and 1",
+            cli.treatment_share
+        ));
+    }
     if cli.out.exists() && std::fs::read_dir(&cli.out).map_or(true, |mut d| d.next().is_some()) {
         return bad(format!(
             "{} already exists and is not empty; choose a new directory",
@@ -78,6 +115,11 @@ fn main() -> ExitCode {
             days: cli.days,
         },
         out: cli.out.clone(),
+        experiment: cli.experiment.then_some(ExperimentConfig {
+            treatment_share: cli.treatment_share,
+            lost_treatment_share: cli.lose_treatment_assignments,
+            effect: !cli.no_effect,
+        }),
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(cli.users);

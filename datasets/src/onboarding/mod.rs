@@ -5,10 +5,12 @@
 //!
 //! - [`model`]: the generative model and the exact true probabilities.
 //! - [`simulate`]: one user from signup to the end of the extract.
+//! - [`experiment`]: experiment mode, an A/B test with known effects.
 //! - [`generate`]: many users, in chunks, streamed to Parquet: memory stays
 //!   bounded by the chunk size at any number of users. The output depends
 //!   only on the seed, the user count and the calendar (not on threads).
 
+pub mod experiment;
 pub mod model;
 pub mod simulate;
 
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rayon::prelude::*;
 
+use experiment::{measure_all, Assignment, ExperimentConfig, PotentialOutcomes, TruthBuilder};
 use model::ATTRIBUTES;
 use simulate::{event_names, simulate, Calendar, Event, User};
 
@@ -35,6 +38,9 @@ pub struct GenerateConfig {
     pub calendar: Calendar,
     /// Output directory.
     pub out: PathBuf,
+    /// Experiment mode: also write `assignments.parquet` and
+    /// `experiment_truth.json`.
+    pub experiment: Option<ExperimentConfig>,
 }
 
 /// Why generation failed.
@@ -65,6 +71,9 @@ pub struct GenerateSummary {
     pub churn_rate: f64,
     /// Realised adoption rate among users with an adoption label.
     pub adoption_rate: f64,
+    /// Experiment mode: rows of `assignments.parquet` per arm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignments: Option<experiment::Arms>,
 }
 
 fn user_id(index: u64, width: usize) -> String {
@@ -159,19 +168,96 @@ fn truth_frame(users: &[User], width: usize) -> PolarsResult<DataFrame> {
     )
 }
 
-fn events_frame(
-    chunk: &[(User, Vec<Event>)],
-    width: usize,
-    names: &[&str],
-) -> PolarsResult<DataFrame> {
-    let n: usize = chunk.iter().map(|(_, e)| e.len()).sum();
+fn assignments_frame(rows: &[(u64, Assignment)], width: usize) -> PolarsResult<DataFrame> {
+    DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new(
+                "user_id".into(),
+                rows.iter()
+                    .map(|(i, _)| user_id(*i, width))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "variant".into(),
+                rows.iter()
+                    .map(|(_, a)| if a.treated { "treatment" } else { "control" })
+                    .collect::<Vec<_>>(),
+            ),
+            timestamps(
+                "assigned_at",
+                rows.iter().map(|(_, a)| a.assigned_at).collect(),
+            ),
+            Column::new(
+                "segment".into(),
+                rows.iter()
+                    .map(|(_, a)| a.segment.name())
+                    .collect::<Vec<_>>(),
+            ),
+        ],
+    )
+}
+
+/// One simulated user of a chunk, with its experiment arm when assigned.
+struct Simulated {
+    user: User,
+    events: Vec<Event>,
+    experiment: Option<(Assignment, PotentialOutcomes)>,
+}
+
+/// Simulates user `index`; in experiment mode under both arms, keeping the
+/// assigned arm's events.
+fn simulate_user(config: &GenerateConfig, index: u64) -> Simulated {
+    let (seed, calendar) = (config.seed, config.calendar);
+    let mut events = Vec::new();
+    let user = simulate(seed, index, calendar, 0.0, &mut events);
+    let Some(experiment) = &config.experiment else {
+        return Simulated {
+            user,
+            events,
+            experiment: None,
+        };
+    };
+    let assignment = experiment.assign(seed, index, &user);
+    let lift = experiment.lift(assignment.segment);
+    let (treated_user, treated_events) = if lift == 0.0 {
+        (user.clone(), events.clone())
+    } else {
+        let mut treated_events = Vec::new();
+        let treated = simulate(seed, index, calendar, lift, &mut treated_events);
+        (treated, treated_events)
+    };
+    let end = calendar.end();
+    let potential = [
+        measure_all(assignment.assigned_at, &events, end),
+        measure_all(assignment.assigned_at, &treated_events, end),
+    ];
+    let (user, events) = if assignment.treated {
+        (treated_user, treated_events)
+    } else {
+        (user, events)
+    };
+    Simulated {
+        user,
+        events,
+        experiment: Some((assignment, potential)),
+    }
+}
+
+fn events_frame(chunk: &[Simulated], width: usize, names: &[&str]) -> PolarsResult<DataFrame> {
+    let n: usize = chunk.iter().map(|s| s.events.len()).sum();
     let (mut ids, mut events, mut at, mut durations) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for (user, user_events) in chunk {
+    for Simulated {
+        user,
+        events: user_events,
+        ..
+    } in chunk
+    {
         let id = user_id(user.index, width);
         for e in user_events {
             ids.push(id.clone());
@@ -249,21 +335,37 @@ pub fn generate(
     let truth_path = out.join("truth.parquet");
     let mut users_file = BatchedParquet::create(&users_path)?;
     let mut truth_file = BatchedParquet::create(&truth_path)?;
+    let assignments_path = out.join("assignments.parquet");
+    let mut assignments_file = match config.experiment {
+        Some(_) => Some(BatchedParquet::create(&assignments_path)?),
+        None => None,
+    };
+    let mut experiment_truth = TruthBuilder::default();
     let mut summary = GenerateSummary::default();
     let (mut churned, mut adopted, mut adoption_labelled) = (0u64, 0u64, 0u64);
     let chunks = config.users.div_ceil(CHUNK_USERS);
     for chunk in 0..chunks {
         let first = chunk * CHUNK_USERS;
         let last = (first + CHUNK_USERS).min(config.users);
-        let simulated: Vec<(User, Vec<Event>)> = (first..last)
+        let simulated: Vec<Simulated> = (first..last)
             .into_par_iter()
-            .map(|index| {
-                let mut events = Vec::new();
-                let user = simulate(config.seed, index, config.calendar, &mut events);
-                (user, events)
-            })
+            .map(|index| simulate_user(config, index))
             .collect();
-        let users: Vec<User> = simulated.iter().map(|(u, _)| u.clone()).collect();
+        let users: Vec<User> = simulated.iter().map(|s| s.user.clone()).collect();
+        if let Some(file) = &mut assignments_file {
+            let mut logged = Vec::new();
+            for s in &simulated {
+                if let Some((assignment, potential)) = &s.experiment {
+                    experiment_truth.add(assignment, potential);
+                    if assignment.logged {
+                        logged.push((s.user.index, *assignment));
+                    }
+                }
+            }
+            file.write(
+                &assignments_frame(&logged, width).map_err(write_error(&assignments_path))?,
+            )?;
+        }
         users_file.write(&users_frame(&users, width).map_err(write_error(&users_path))?)?;
         truth_file.write(&truth_frame(&users, width).map_err(write_error(&truth_path))?)?;
 
@@ -292,6 +394,15 @@ pub fn generate(
     }
     users_file.finish()?;
     truth_file.finish()?;
+    if let (Some(file), Some(experiment)) = (assignments_file, &config.experiment) {
+        file.finish()?;
+        let truth = experiment_truth.finish(experiment);
+        let path = out.join("experiment_truth.json");
+        let mut json = serde_json::to_vec_pretty(&truth).expect("plain data");
+        json.push(b'\n');
+        presage_models::write_atomic(&path, &json).map_err(io_error(&path))?;
+        summary.assignments = Some(truth.logged);
+    }
     summary.churn_rate = churned as f64 / summary.labelled_users.max(1) as f64;
     summary.adoption_rate = adopted as f64 / adoption_labelled.max(1) as f64;
     Ok(summary)

@@ -152,9 +152,10 @@ pub fn activity(k: u32, engagement: f64, weekend: bool) -> f64 {
 }
 
 /// Chance that an active user reaches the next onboarding step `step`
-/// (0-based) during the day.
-pub fn funnel_step(step: usize, engagement: f64) -> f64 {
-    sigmoid(0.9 + 0.9 * engagement - 0.35 * step as f64)
+/// (0-based) during the day. `lift` shifts the log-odds: it is the effect
+/// of a personalised onboarding flow in experiment mode, and 0 otherwise.
+pub fn funnel_step(step: usize, engagement: f64, lift: f64) -> f64 {
+    sigmoid(0.9 + 0.9 * engagement - 0.35 * step as f64 + lift)
 }
 
 /// Chance that an active user enables automations during day `k`. After the

@@ -116,7 +116,16 @@ fn exponential(rng: &mut SplitMix64, mean: f64) -> f64 {
 }
 
 /// Simulates user `index` and appends its events to `events` in time order.
-pub fn simulate(seed: u64, index: u64, calendar: Calendar, events: &mut Vec<Event>) -> User {
+/// `funnel_lift` shifts the log-odds of every onboarding step (0 outside
+/// experiments); every other draw is the same, so an experiment simulates
+/// one user under both arms with common random numbers.
+pub fn simulate(
+    seed: u64,
+    index: u64,
+    calendar: Calendar,
+    funnel_lift: f64,
+    events: &mut Vec<Event>,
+) -> User {
     let mut rng = SplitMix64::derive(seed, index);
     // Signups: any day of the calendar, weekdays 1.7 times as likely.
     let signup_day = loop {
@@ -187,7 +196,9 @@ pub fn simulate(seed: u64, index: u64, calendar: Calendar, events: &mut Vec<Even
                 emit(SESSION_START, t, None, events);
                 let gap = |rng: &mut SplitMix64| (1.0 + exponential(rng, 60.0)) as i64 * SECOND_US;
                 if s == 0 {
-                    while step < FUNNEL.len() && rng.next_f64() < funnel_step(step, engagement) {
+                    while step < FUNNEL.len()
+                        && rng.next_f64() < funnel_step(step, engagement, funnel_lift)
+                    {
                         t += gap(&mut rng);
                         emit(FUNNEL_FIRST + step as u8, t, None, events);
                         step += 1;
@@ -277,12 +288,12 @@ mod tests {
     fn same_seed_same_user_and_events() {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         assert_eq!(
-            simulate(7, 42, CALENDAR, &mut a),
-            simulate(7, 42, CALENDAR, &mut b)
+            simulate(7, 42, CALENDAR, 0.0, &mut a),
+            simulate(7, 42, CALENDAR, 0.0, &mut b)
         );
         assert_eq!(a, b);
         let mut c = Vec::new();
-        simulate(8, 42, CALENDAR, &mut c);
+        simulate(8, 42, CALENDAR, 0.0, &mut c);
         assert_ne!(a, c);
     }
 
@@ -290,7 +301,7 @@ mod tests {
     fn events_are_ordered_inside_the_calendar_and_after_signup() {
         for index in 0..300 {
             let mut events = Vec::new();
-            let user = simulate(1, index, CALENDAR, &mut events);
+            let user = simulate(1, index, CALENDAR, 0.0, &mut events);
             assert!(
                 events.windows(2).all(|w| w[0].at <= w[1].at),
                 "user {index}"
@@ -308,7 +319,7 @@ mod tests {
         let (mut truth, mut realised, mut n) = (0.0, 0.0, 0.0);
         for index in 0..20_000 {
             let mut events = Vec::new();
-            let user = simulate(3, index, CALENDAR, &mut events);
+            let user = simulate(3, index, CALENDAR, 0.0, &mut events);
             if let Some(churned) = user.churned {
                 truth += user.churn_probability;
                 realised += f64::from(u8::from(churned));

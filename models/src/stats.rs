@@ -320,6 +320,51 @@ pub fn student_t_cdf(t: f64, df: f64) -> f64 {
     }
 }
 
+/// The `p` quantile of Student's t with `df` degrees of freedom, by
+/// bisection on [`student_t_cdf`] (to 1e-12).
+pub fn student_t_quantile(p: f64, df: f64) -> f64 {
+    if p == 0.5 {
+        return 0.0;
+    }
+    if p < 0.5 {
+        return -student_t_quantile(1.0 - p, df);
+    }
+    let mut high = 1.0;
+    while student_t_cdf(high, df) < p && high < 1e12 {
+        high *= 2.0;
+    }
+    let mut low = 0.0;
+    while high - low > 1e-12 * high.max(1.0) {
+        let mid = 0.5 * (low + high);
+        if student_t_cdf(mid, df) < p {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    0.5 * (low + high)
+}
+
+/// Chi-square goodness-of-fit test of two observed counts against the
+/// planned shares `(1 - share, share)`: the sample-ratio-mismatch check.
+/// One degree of freedom.
+pub fn chi_square_split(first: u64, second: u64, share: f64) -> Option<TestResult> {
+    let total = (first + second) as f64;
+    if total == 0.0 || !(share > 0.0 && share < 1.0) {
+        return None;
+    }
+    let expected = [total * (1.0 - share), total * share];
+    let chi2: f64 = [first as f64, second as f64]
+        .iter()
+        .zip(expected)
+        .map(|(o, e)| (o - e) * (o - e) / e)
+        .sum();
+    Some(TestResult {
+        statistic: chi2,
+        p_value: 2.0 * (1.0 - normal_cdf(chi2.sqrt())),
+    })
+}
+
 /// A two-sample test result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestResult {
@@ -419,6 +464,21 @@ pub fn mde_two_proportions(p: f64, n1: f64, n2: f64, alpha: f64, power: f64) -> 
         * (p * (1.0 - p) * (1.0 / n1 + 1.0 / n2)).sqrt()
 }
 
+/// The minimum detectable difference of two means whose samples have
+/// variances `v1`, `v2` and sizes `n1`, `n2`, at two-sided `alpha` and
+/// `power` (normal approximation).
+pub fn mde_two_means(v1: f64, n1: f64, v2: f64, n2: f64, alpha: f64, power: f64) -> f64 {
+    (normal_quantile(1.0 - alpha / 2.0) + normal_quantile(power)) * (v1 / n1 + v2 / n2).sqrt()
+}
+
+/// Users per group needed to detect a difference `effect` between two
+/// means with variances `v1` and `v2` (equal groups), at two-sided `alpha`
+/// and `power`.
+pub fn sample_size_two_means(v1: f64, v2: f64, effect: f64, alpha: f64, power: f64) -> f64 {
+    let z = normal_quantile(1.0 - alpha / 2.0) + normal_quantile(power);
+    (z * z * (v1 + v2) / (effect * effect)).ceil()
+}
+
 /// Users per group needed to detect a difference `effect` between two
 /// proportions around `p` (equal groups), at two-sided `alpha` and `power`.
 pub fn sample_size_two_proportions(p: f64, effect: f64, alpha: f64, power: f64) -> f64 {
@@ -440,6 +500,24 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn t_quantile_and_split_test_match_tables() {
+        // t tables: t(0.975; 1) = 12.7062, t(0.975; 10) = 2.2281, t(0.95; 30) = 1.6973.
+        assert!((student_t_quantile(0.975, 1.0) - 12.706_204_736_174_7).abs() < 1e-8);
+        assert!((student_t_quantile(0.975, 10.0) - 2.228_138_851_986_522).abs() < 1e-9);
+        assert!((student_t_quantile(0.05, 30.0) + 1.697_260_886_926_22).abs() < 1e-9);
+        // 520 vs 480 against 50/50: chi2 = (20^2 + 20^2) / 500 = 1.6.
+        let t = chi_square_split(520, 480, 0.5).unwrap();
+        assert!((t.statistic - 1.6).abs() < 1e-12);
+        assert!((t.p_value - 0.205_903_210_732_082_5).abs() < 1e-9);
+        // 300 vs 700 against 30/70 fits exactly.
+        assert_eq!(chi_square_split(300, 700, 0.7).unwrap().statistic, 0.0);
+        // Means: z = 1.95996 + 0.84162 = 2.80158; sqrt(4/100 + 9/100) = 0.36056.
+        let mde = mde_two_means(4.0, 100.0, 9.0, 100.0, 0.05, 0.8);
+        assert!((mde - 2.801_585_218_113_0 * 0.13f64.sqrt()).abs() < 1e-6);
+        assert_eq!(sample_size_two_means(4.0, 9.0, 1.0, 0.05, 0.8), 103.0);
     }
 
     #[test]

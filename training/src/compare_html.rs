@@ -235,7 +235,8 @@ fn draw_reliability(svg: &mut String, series: [(&str, &Bins); 2]) -> DrawResult 
     Ok(())
 }
 
-fn escape(text: &str) -> String {
+/// `text` escaped for HTML text and attribute values.
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

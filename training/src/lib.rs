@@ -17,6 +17,7 @@ pub mod binning;
 pub mod booster;
 pub mod compare;
 pub mod compare_html;
+pub mod experiment;
 pub mod extract;
 pub mod features;
 pub mod fit;

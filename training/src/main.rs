@@ -27,6 +27,7 @@ use presage_training::params::{CalibrationMethod, Objective, ParamSet, StoppingM
 use presage_training::report::{evaluation_rows, metrics_json, metrics_table};
 use presage_training::scoring::{labelled_rows, score_table};
 use presage_training::table::{read_table, table_from_frame, write_table, Column, ColumnData};
+use presage_training::experiment::{self, ExperimentSpec};
 use presage_training::{compare, compare_html, retrain};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -100,6 +101,10 @@ enum Command {
     Kpis(KpisArgs),
     /// Compare two versions of a model: metrics, DeLong's test, score shift, segment migration, importance.
     Compare(CompareArgs),
+    /// Analyse an A/B experiment (segment onboarding vs generic) from the assignment log and the extracts.
+    #[command(after_help = "Exit codes: 0 analysed, 1 failure writing the report, 2 bad config or data,\n\
+                  3 analysed but a sample-ratio mismatch invalidates the result (the report is still printed).")]
+    Experiment(ExperimentArgs),
     /// Drift of new data from a model's training data: per-feature PSI, missing and unseen shares, score shift.
     Drift(DriftArgs),
     /// Score a table with a stored model.
@@ -126,6 +131,27 @@ impl From<AlgoArg> for Algorithm {
         }
     }
 }
+
+#[derive(Args)]
+struct ExperimentArgs {
+    /// TOML config with [extract], [experiment] and [[outcomes]] (see datasets/configs/experiment.toml).
+    #[arg(long)]
+    config: PathBuf,
+    #[command(flatten)]
+    extract: ExtractArgs,
+    /// The assignment extract (user_id, variant, assigned_at, optional segment) [default: the config's].
+    #[arg(long, value_name = "PATH")]
+    assignments: Option<PathBuf>,
+    /// Also write a self-contained HTML report with a confidence-interval plot per outcome.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
+    /// Print one JSON object on stdout instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit code of an experiment whose sample ratio does not match the plan.
+const EXIT_SAMPLE_RATIO_MISMATCH: u8 = 3;
 
 /// Overrides of the extract paths in a config's `[extract]` section.
 #[derive(Args)]
@@ -531,6 +557,7 @@ fn main() -> ExitCode {
         Command::Segments(args) => run_segments(args),
         Command::Kpis(args) => run_kpis(args),
         Command::Compare(args) => run_compare(&cli.registry, args),
+        Command::Experiment(args) => run_experiment(args),
         Command::Drift(args) => run_drift(&cli.registry, args),
         Command::Predict(args) => run_predict(&cli.registry, args),
         Command::Evaluate(args) => run_evaluate(&cli.registry, args),
@@ -868,6 +895,43 @@ fn percent(x: Option<f64>) -> String {
 
 fn hours(x: Option<f64>) -> String {
     x.map_or("-".into(), |v| format!("{v:.1} h"))
+}
+
+fn run_experiment(args: &ExperimentArgs) -> Result<(), Failure> {
+    let spec = ExperimentSpec::load(
+        &args.config,
+        args.extract.users.as_deref(),
+        args.extract.events.as_deref(),
+        args.assignments.as_deref(),
+    )
+    .map_err(bad_input)?;
+    let report = experiment::run(&spec).map_err(bad_input)?;
+    if let Some(path) = &args.html {
+        let html =
+            experiment::html::render(&report).map_err(|e| failure(anyhow::anyhow!("{e}")))?;
+        presage_models::write_atomic(path, html.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(failure)?;
+        eprintln!("report -> {}", path.display());
+    }
+    if args.json {
+        out!("{}", serde_json::to_string(&report).map_err(failure)?);
+    } else {
+        out_part!("{}", experiment::text::render(&report));
+    }
+    if report.sample_ratio_mismatch {
+        return Err(Failure {
+            code: EXIT_SAMPLE_RATIO_MISMATCH,
+            error: anyhow::anyhow!(
+                "sample ratio mismatch: the split of users between {:?} and {:?} differs from the planned {:.1}% treatment (p below {}); the results are not valid",
+                report.control,
+                report.treatment,
+                100.0 * report.planned_treatment_share,
+                report.srm_alpha
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn run_kpis(args: &KpisArgs) -> Result<(), Failure> {

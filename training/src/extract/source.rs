@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::spec::ExtractSpec;
+use super::spec::{ExtractSources, ExtractSpec};
 use super::time::{parse_timestamp, DAY_US};
 use super::ExtractError;
 
@@ -230,11 +230,22 @@ pub struct Events {
 impl Events {
     /// Scans the events extract named by the spec and checks its columns.
     pub fn open(spec: &ExtractSpec) -> Result<Events, ExtractError> {
-        let sources = &spec.extract;
+        Events::open_sources(&spec.extract, &spec.features.properties())
+    }
+
+    /// Scans the events extract named by `sources`, with the numeric
+    /// `properties` as extra columns, and checks its columns.
+    pub fn open_sources(
+        sources: &ExtractSources,
+        properties: &[&String],
+    ) -> Result<Events, ExtractError> {
         let path = sources
             .events
             .clone()
-            .expect("ExtractSpec::check requires events");
+            .ok_or_else(|| ExtractError::Source {
+                path: "[extract] events".into(),
+                message: "no events extract named; set [extract] events or pass --events PATH".into(),
+            })?;
         let mut frame = scan(&path, &[&sources.user_id, &sources.event])?;
         let first = frame
             .clone()
@@ -257,7 +268,6 @@ impl Events {
                 problem: format!("has type {event_type}; event names must be text"),
             });
         }
-        let properties = spec.features.properties();
         let mut select = vec![
             col(sources.user_id.as_str()).alias(UID),
             col(sources.event.as_str())
@@ -265,7 +275,7 @@ impl Events {
                 .alias(EVENT),
             timestamp_us(&sources.occurred_at, &ts_type, &path)?.alias(TS),
         ];
-        for p in properties {
+        for &p in properties {
             let dtype = column_type(&mut frame, p, &path)?;
             if !(dtype.is_primitive_numeric() || dtype == DataType::Boolean) {
                 return Err(ExtractError::ColumnType {

@@ -48,13 +48,13 @@ fn data_error(path: &Path, message: String) -> ExtractError {
 }
 
 /// Text of each id (for duplicate checks and the erasure list).
-fn id_texts(ids: &Column) -> Result<Vec<Option<String>>, PolarsError> {
+pub(crate) fn id_texts(ids: &Column) -> Result<Vec<Option<String>>, PolarsError> {
     let text = ids.cast(&DataType::String)?;
     Ok(text.str()?.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
 /// Consent per row: true only for a true value; empty means no consent.
-fn consent_values(column: &Column, path: &Path) -> Result<Vec<bool>, ExtractError> {
+pub(crate) fn consent_values(column: &Column, path: &Path) -> Result<Vec<bool>, ExtractError> {
     let name = column.name().to_string();
     let type_error = |problem: String| ExtractError::ColumnType {
         path: path.display().to_string(),
@@ -103,7 +103,7 @@ fn consent_values(column: &Column, path: &Path) -> Result<Vec<bool>, ExtractErro
 }
 
 /// Reads an erasure list: one id per line; blank lines and `#` comments skipped.
-fn read_erasure(path: &Path) -> Result<HashSet<String>, ExtractError> {
+pub(crate) fn read_erasure(path: &Path) -> Result<HashSet<String>, ExtractError> {
     let text = std::fs::read_to_string(path).map_err(|e| ExtractError::Source {
         path: path.display().to_string(),
         message: format!("cannot read the erasure list: {e}"),

@@ -1,0 +1,531 @@
+//! From the assignment log, the users and the events to one outcome value
+//! per user and outcome.
+//!
+//! The assignment log is checked first: every row needs a user, a known
+//! variant and a timestamp; a user logged twice in one variant keeps the
+//! earliest row (counted); a user in both variants is an error naming how
+//! many and the first few ids, hashed. Users missing from the users
+//! extract, without consent or on the erasure list are left out and
+//! counted. Each outcome then reads only the user's events from the
+//! assignment on, and users whose outcome window passes the end of the
+//! extract are left out of that outcome (counted per outcome).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::spec::{ExperimentSpec, OutcomeKind, OutcomeSpec};
+use crate::extract::source::{self, column_type, Events, EVENT, TS, UID};
+use crate::extract::time::{days_to_us, parse_timestamp, HOUR_US};
+use crate::extract::users::{consent_values, last_event, read_erasure};
+use crate::extract::ExtractError;
+
+const VARIANT: &str = "__variant";
+const SEGMENT: &str = "__segment";
+const INDEX: &str = "__index";
+const AT: &str = "__at";
+const CODE: &str = "__code";
+/// Event code of events no outcome names (they still count for retention).
+const OTHER: u32 = u32::MAX;
+
+/// How many ids an error names.
+const IDS_SHOWN: usize = 5;
+
+/// What happened to the assignment rows, before any outcome. Counts only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AssignmentCounts {
+    /// Rows of the assignment extract.
+    pub rows: u64,
+    /// Repeated rows of a user in the same variant (the earliest is kept).
+    pub duplicate_rows: u64,
+    /// Assigned users absent from the users extract (left out).
+    pub unknown_users: u64,
+    /// Assigned users whose consent flag is false (left out).
+    pub no_consent: u64,
+    /// Assigned users on the erasure list (left out).
+    pub erased: u64,
+    /// Users analysed in control.
+    pub control: u64,
+    /// Users analysed in treatment.
+    pub treatment: u64,
+}
+
+/// One analysed user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    /// In treatment (else control).
+    pub treated: bool,
+    /// Index into [`Observations::segments`], if the experiment has segments.
+    pub segment: Option<usize>,
+    /// Assignment time, microseconds since the epoch.
+    pub assigned_at: i64,
+}
+
+/// The analysed users and their outcomes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observations {
+    /// Segment names, sorted (a user without one is in `(none)`).
+    pub segments: Vec<String>,
+    /// The users, in assignment-log order.
+    pub units: Vec<Unit>,
+    /// Per outcome (config order), per unit: the value, or `None` when the
+    /// outcome window passes the end of the extract.
+    pub values: Vec<Vec<Option<f64>>>,
+    /// Assignment counts.
+    pub counts: AssignmentCounts,
+    /// The end of the extract, microseconds since the epoch.
+    pub end: i64,
+}
+
+fn data_error(path: &Path, message: String) -> ExtractError {
+    ExtractError::Data {
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+/// The first 12 hex digits of the id's SHA-256 (what errors show instead
+/// of ids: `printf %s ID | sha256sum` finds the user).
+pub fn hashed_id(id: &str) -> String {
+    Sha256::digest(id.as_bytes())[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One row of the assignment log after checks.
+struct Assigned {
+    id: String,
+    treated: bool,
+    at: i64,
+    segment: Option<String>,
+}
+
+fn text_column(frame: &DataFrame, name: &str) -> Vec<Option<String>> {
+    frame
+        .column(name)
+        .ok()
+        .and_then(|c| c.str().ok().map(|c| c.iter().map(|v| v.map(str::to_owned)).collect()))
+        .unwrap_or_else(|| vec![None; frame.height()])
+}
+
+/// Reads and checks the assignment log; the segment column is read when
+/// it is there.
+fn read_assignments(
+    spec: &ExperimentSpec,
+    counts: &mut AssignmentCounts,
+) -> Result<(Vec<Assigned>, bool), ExtractError> {
+    let e = &spec.experiment;
+    let uid = spec.extract.user_id.as_str();
+    let path = e.assignments.clone().expect("checked by the spec");
+    let mut text: Vec<&str> = vec![uid, &e.variant];
+    text.extend(e.segment.as_deref());
+    let mut frame = source::scan(&path, &text)?;
+    let schema = frame
+        .collect_schema()
+        .map_err(ExtractError::compute(path.display().to_string()))?;
+    column_type(&mut frame, uid, &path)?;
+    column_type(&mut frame, &e.variant, &path)?;
+    let ts_type = column_type(&mut frame, &e.assigned_at, &path)?;
+    let has_segment = e.segment.as_deref().is_some_and(|s| schema.contains(s));
+    source::check_text_timestamps(frame.clone(), &e.assigned_at, &ts_type, &path)?;
+    let mut select = vec![
+        col(uid).cast(DataType::String).alias(UID),
+        col(e.variant.as_str()).cast(DataType::String).alias(VARIANT),
+        source::timestamp_us(&e.assigned_at, &ts_type, &path)?.alias(TS),
+    ];
+    if has_segment {
+        let s = e.segment.as_deref().expect("has_segment");
+        select.push(col(s).cast(DataType::String).alias(SEGMENT));
+    }
+    let rows = frame
+        .select(select)
+        .collect()
+        .map_err(ExtractError::compute(format!("{}: reading", path.display())))?;
+    if rows.height() == 0 {
+        return Err(data_error(&path, "the assignment extract has no rows".into()));
+    }
+    counts.rows = rows.height() as u64;
+    let ids = text_column(&rows, UID);
+    let variants = text_column(&rows, VARIANT);
+    let segments = text_column(&rows, SEGMENT);
+    let times: Vec<Option<i64>> = rows
+        .column(TS)
+        .and_then(|c| c.i64().map(|c| c.iter().collect()))
+        .map_err(ExtractError::compute(format!("{}: reading", path.display())))?;
+
+    let mut kept: Vec<Assigned> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut both: Vec<String> = Vec::new();
+    let mut both_seen: HashSet<String> = HashSet::new();
+    for row in 0..rows.height() {
+        let line = row + 1;
+        let Some(id) = ids[row].clone().filter(|s| !s.trim().is_empty()) else {
+            return Err(data_error(
+                &path,
+                format!("column '{uid}', row {line}: the user id is empty"),
+            ));
+        };
+        let treated = match variants[row].as_deref() {
+            Some(v) if v == e.control => false,
+            Some(v) if v == e.treatment => true,
+            other => {
+                return Err(data_error(
+                    &path,
+                    format!(
+                        "column '{}', row {line}: {} is neither the control ({:?}) nor the treatment ({:?}); set [experiment] control and treatment to the log's variant names",
+                        e.variant,
+                        other.map_or("an empty value".to_owned(), |v| format!("{v:?}")),
+                        e.control,
+                        e.treatment
+                    ),
+                ))
+            }
+        };
+        let Some(at) = times[row] else {
+            return Err(data_error(
+                &path,
+                format!("column '{}', row {line}: the timestamp is empty", e.assigned_at),
+            ));
+        };
+        match seen.get(&id) {
+            Some(&k) if kept[k].treated == treated => {
+                counts.duplicate_rows += 1;
+                if at < kept[k].at {
+                    kept[k].at = at;
+                    kept[k].segment = segments[row].clone();
+                }
+            }
+            Some(_) => {
+                if both_seen.insert(id.clone()) {
+                    both.push(id);
+                }
+            }
+            None => {
+                seen.insert(id.clone(), kept.len());
+                kept.push(Assigned {
+                    id,
+                    treated,
+                    at,
+                    segment: segments[row].clone(),
+                });
+            }
+        }
+    }
+    if !both.is_empty() {
+        let shown: Vec<String> = both.iter().take(IDS_SHOWN).map(|id| hashed_id(id)).collect();
+        return Err(data_error(
+            &path,
+            format!(
+                "{} user(s) are assigned to both {:?} and {:?} (first ids as SHA-256 prefixes: {}); each user must stay in one variant: fix the assignment log, or remove these users from it and report that you did",
+                both.len(),
+                e.control,
+                e.treatment,
+                shown.join(", ")
+            ),
+        ));
+    }
+    Ok((kept, has_segment))
+}
+
+/// What the users extract says of each user: consent, and the segment
+/// when the assignments do not carry it.
+struct UserFacts {
+    consent: bool,
+    segment: Option<String>,
+}
+
+fn read_users(
+    spec: &ExperimentSpec,
+    segment_column: Option<&str>,
+) -> Result<Option<HashMap<String, UserFacts>>, ExtractError> {
+    let sources = &spec.extract;
+    let Some(path) = &sources.users else {
+        return Ok(None);
+    };
+    let uid = sources.user_id.as_str();
+    let mut text = vec![uid];
+    text.extend(segment_column);
+    let mut frame = source::scan(path, &text)?;
+    column_type(&mut frame, uid, path)?;
+    let mut select = vec![col(uid).cast(DataType::String).alias(UID)];
+    if let Some(c) = &sources.consent {
+        column_type(&mut frame, c, path)?;
+        select.push(col(c.as_str()));
+    }
+    if let Some(s) = segment_column {
+        column_type(&mut frame, s, path)?;
+        select.push(col(s).cast(DataType::String).alias(SEGMENT));
+    }
+    let users = frame
+        .select(select)
+        .collect()
+        .map_err(ExtractError::compute(format!("{}: reading", path.display())))?;
+    let ids = text_column(&users, UID);
+    let consent = match &sources.consent {
+        Some(c) => consent_values(
+            users
+                .column(c)
+                .map_err(ExtractError::compute(path.display().to_string()))?,
+            path,
+        )?,
+        None => vec![true; users.height()],
+    };
+    let segments = text_column(&users, SEGMENT);
+    Ok(Some(
+        ids.into_iter()
+            .zip(consent)
+            .zip(segments)
+            .filter_map(|((id, consent), segment)| Some((id?, UserFacts { consent, segment })))
+            .collect(),
+    ))
+}
+
+/// The extract's end: `[extract] end`, else the last event.
+fn extract_end(spec: &ExperimentSpec, events: &Events) -> Result<i64, ExtractError> {
+    match &spec.extract.end {
+        Some(text) => parse_timestamp(text).ok_or_else(|| ExtractError::Config {
+            path: "[extract] end".into(),
+            message: format!("{text:?} is not a timestamp; use ISO 8601 in UTC"),
+        }),
+        None => last_event(events)?.ok_or_else(|| {
+            data_error(&events.path, "the events extract has no timestamps".into())
+        }),
+    }
+}
+
+/// Reads everything the analysis needs.
+pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
+    let e = &spec.experiment;
+    let mut counts = AssignmentCounts::default();
+    let (assigned, segment_in_log) = read_assignments(spec, &mut counts)?;
+    let segment_from_users = e.segment.as_deref().filter(|_| !segment_in_log);
+    let users = read_users(spec, segment_from_users)?;
+    if let (Some(s), None) = (segment_from_users, &users) {
+        return Err(ExtractError::MissingColumn {
+            path: e.assignments.as_ref().expect("checked").display().to_string(),
+            column: s.to_owned(),
+            available: "see the file; or name a users extract that has it".into(),
+        });
+    }
+    let erased = match &spec.extract.erasure {
+        Some(p) => read_erasure(p)?,
+        None => HashSet::new(),
+    };
+
+    let mut kept: Vec<(String, bool, i64, Option<String>)> = Vec::new();
+    for a in assigned {
+        if erased.contains(&a.id) {
+            counts.erased += 1;
+            continue;
+        }
+        let mut segment = a.segment;
+        if let Some(users) = &users {
+            let Some(facts) = users.get(&a.id) else {
+                counts.unknown_users += 1;
+                continue;
+            };
+            if !facts.consent {
+                counts.no_consent += 1;
+                continue;
+            }
+            if segment_from_users.is_some() {
+                segment.clone_from(&facts.segment);
+            }
+        }
+        kept.push((a.id, a.treated, a.at, segment));
+    }
+    counts.treatment = kept.iter().filter(|k| k.1).count() as u64;
+    counts.control = kept.len() as u64 - counts.treatment;
+    let path = e.assignments.as_ref().expect("checked");
+    for (n, arm) in [(counts.control, &e.control), (counts.treatment, &e.treatment)] {
+        if n == 0 {
+            return Err(data_error(
+                path,
+                format!("no users left in {arm:?} after the exclusions ({counts:?}); an experiment needs both variants"),
+            ));
+        }
+    }
+
+    let segments: Vec<String> = if e.segment.is_some() {
+        let mut names: Vec<String> = kept
+            .iter()
+            .map(|k| k.3.clone().unwrap_or_else(|| "(none)".into()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        names.sort();
+        names
+    } else {
+        Vec::new()
+    };
+    let units: Vec<Unit> = kept
+        .iter()
+        .map(|(_, treated, at, segment)| Unit {
+            treated: *treated,
+            assigned_at: *at,
+            segment: e.segment.as_ref().map(|_| {
+                let name = segment.as_deref().unwrap_or("(none)");
+                segments.binary_search_by(|s| s.as_str().cmp(name)).expect("listed")
+            }),
+        })
+        .collect();
+
+    let events = Events::open_sources(&spec.extract, &[])?;
+    let end = extract_end(spec, &events)?;
+    let ids: Vec<&str> = kept.iter().map(|k| k.0.as_str()).collect();
+    let per_unit = events_per_unit(spec, &events, &ids, &units)?;
+    let codes = event_codes(spec);
+    let values = spec
+        .outcomes
+        .iter()
+        .map(|outcome| {
+            let code = outcome
+                .event
+                .as_deref()
+                .and_then(|name| codes.iter().position(|c| *c == name))
+                .map_or(OTHER, |c| c as u32);
+            units
+                .iter()
+                .zip(&per_unit)
+                .map(|(unit, events)| measure(outcome, code, unit.assigned_at, events, end))
+                .collect()
+        })
+        .collect();
+    Ok(Observations {
+        segments,
+        units,
+        values,
+        counts,
+        end,
+    })
+}
+
+/// The distinct events the outcomes name; an event's code is its index.
+fn event_codes(spec: &ExperimentSpec) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for name in spec.outcomes.iter().filter_map(|o| o.event.as_deref()) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Each unit's events from its assignment to the longest outcome horizon,
+/// as (time, code) in time order; the code is the event's index in
+/// [`event_codes`], or [`OTHER`].
+fn events_per_unit(
+    spec: &ExperimentSpec,
+    events: &Events,
+    ids: &[&str],
+    units: &[Unit],
+) -> Result<Vec<Vec<(i64, u32)>>, ExtractError> {
+    let horizon = spec
+        .outcomes
+        .iter()
+        .map(OutcomeSpec::horizon_days)
+        .fold(0.0, f64::max);
+    let keys = DataFrame::new(
+        units.len(),
+        vec![
+            Column::new(UID.into(), ids),
+            Column::new(INDEX.into(), (0..units.len() as u32).collect::<Vec<_>>()),
+            Column::new(AT.into(), units.iter().map(|u| u.assigned_at).collect::<Vec<_>>()),
+        ],
+    )
+    .map_err(ExtractError::compute("indexing the assignments"))?;
+    let mut code = lit(OTHER);
+    for (c, name) in event_codes(spec).iter().enumerate() {
+        code = when(col(EVENT).eq(lit(*name)))
+            .then(lit(c as u32))
+            .otherwise(code);
+    }
+    let needs_every_event = spec
+        .outcomes
+        .iter()
+        .any(|o| o.kind == OutcomeKind::Retention);
+    let mut frame = events
+        .frame
+        .clone()
+        .with_column(col(UID).cast(DataType::String))
+        .join(keys.lazy(), [col(UID)], [col(UID)], JoinArgs::new(JoinType::Inner))
+        .filter(
+            col(TS)
+                .gt_eq(col(AT))
+                .and(col(TS).lt(col(AT) + lit(days_to_us(horizon)))),
+        )
+        .select([col(INDEX), col(TS), code.cast(DataType::UInt32).alias(CODE)]);
+    if !needs_every_event {
+        frame = frame.filter(col(CODE).neq(lit(OTHER)));
+    }
+    let rows = frame
+        .collect_with_engine(Engine::Streaming)
+        .map_err(ExtractError::compute(format!(
+            "{}: joining events to the assigned users",
+            events.path.display()
+        )))?
+        .unwrap_single();
+    let column = |name: &str| {
+        rows.column(name)
+            .map_err(ExtractError::compute("reading the joined events"))
+    };
+    let index = column(INDEX)?
+        .u32()
+        .map_err(ExtractError::compute("reading the joined events"))?
+        .clone();
+    let ts = column(TS)?
+        .i64()
+        .map_err(ExtractError::compute("reading the joined events"))?
+        .clone();
+    let codes = column(CODE)?
+        .u32()
+        .map_err(ExtractError::compute("reading the joined events"))?
+        .clone();
+    let mut per_unit: Vec<Vec<(i64, u32)>> = vec![Vec::new(); units.len()];
+    for ((i, t), c) in index.iter().zip(ts.iter()).zip(codes.iter()) {
+        if let (Some(i), Some(t), Some(c)) = (i, t, c) {
+            per_unit[i as usize].push((t, c));
+        }
+    }
+    for events in &mut per_unit {
+        events.sort_unstable();
+    }
+    Ok(per_unit)
+}
+
+/// One outcome of one unit from its events (in time order), or `None`
+/// when the outcome window passes `end`.
+fn measure(
+    outcome: &OutcomeSpec,
+    code: u32,
+    assigned_at: i64,
+    events: &[(i64, u32)],
+    end: i64,
+) -> Option<f64> {
+    if assigned_at + days_to_us(outcome.horizon_days()) > end {
+        return None;
+    }
+    let within = |days: f64| {
+        let until = assigned_at + days_to_us(days);
+        events
+            .iter()
+            .filter(move |(t, c)| *c == code && *t < until)
+    };
+    let days = outcome.within_days.unwrap_or(0.0);
+    Some(match outcome.kind {
+        OutcomeKind::Conversion => f64::from(u8::from(within(days).next().is_some())),
+        OutcomeKind::Retention => {
+            let from = assigned_at + days_to_us(outcome.from_day.unwrap_or(0.0));
+            let to = assigned_at + days_to_us(outcome.to_day.unwrap_or(0.0));
+            f64::from(u8::from(events.iter().any(|(t, _)| *t >= from && *t < to)))
+        }
+        OutcomeKind::TimeToEvent => within(days)
+            .next()
+            .map_or(days * 24.0, |(t, _)| (t - assigned_at) as f64 / HOUR_US as f64),
+        OutcomeKind::Count => within(days).count() as f64,
+    })
+}

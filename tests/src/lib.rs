@@ -86,6 +86,15 @@ pub fn train(registry: &Path, args: &[&str]) -> Run {
         .into()
 }
 
+/// Runs `presage-datagen` with `args`.
+pub fn datagen(args: &[&str]) -> Run {
+    Command::new(binary("presage-datagen"))
+        .args(args)
+        .output()
+        .expect("run presage-datagen")
+        .into()
+}
+
 /// Every file under `dir` with its bytes, for before/after comparisons.
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();

@@ -6,19 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use presage_models::metrics::roc_auc;
-use presage_tests::{binary, read_csv, snapshot, train, Run};
+use presage_tests::{datagen, read_csv, snapshot, train};
 use presage_training::table::{read_table, ColumnData, Table};
-
-fn datagen(args: &[&str]) -> Run {
-    Command::new(binary("presage-datagen"))
-        .args(args)
-        .output()
-        .expect("run presage-datagen")
-        .into()
-}
 
 fn numbers(table: &Table, column: &str) -> Vec<f64> {
     match &table

@@ -19,6 +19,7 @@ use presage_models::registry::{
     Registry, VersionSelector, CHAMPION, DEFAULT_REGISTRY, REGISTRY_ENV,
 };
 use presage_training::booster::Progress;
+use presage_training::experiment::{self, ExperimentSpec};
 use presage_training::extract::{self, kpis, segments, BuiltTable, ExtractSpec};
 use presage_training::features::ColumnRoles;
 use presage_training::fit::TrainingData;
@@ -27,7 +28,6 @@ use presage_training::params::{CalibrationMethod, Objective, ParamSet, StoppingM
 use presage_training::report::{evaluation_rows, metrics_json, metrics_table};
 use presage_training::scoring::{labelled_rows, score_table};
 use presage_training::table::{read_table, table_from_frame, write_table, Column, ColumnData};
-use presage_training::experiment::{self, ExperimentSpec};
 use presage_training::{compare, compare_html, retrain};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -102,8 +102,10 @@ enum Command {
     /// Compare two versions of a model: metrics, DeLong's test, score shift, segment migration, importance.
     Compare(CompareArgs),
     /// Analyse an A/B experiment (segment onboarding vs generic) from the assignment log and the extracts.
-    #[command(after_help = "Exit codes: 0 analysed, 1 failure writing the report, 2 bad config or data,\n\
-                  3 analysed but a sample-ratio mismatch invalidates the result (the report is still printed).")]
+    #[command(
+        after_help = "Exit codes: 0 analysed, 1 failure writing the report, 2 bad config or data,\n\
+                  3 analysed but a sample-ratio mismatch invalidates the result (the report is still printed)."
+    )]
     Experiment(ExperimentArgs),
     /// Drift of new data from a model's training data: per-feature PSI, missing and unseen shares, score shift.
     Drift(DriftArgs),

@@ -108,7 +108,11 @@ fn text_column(frame: &DataFrame, name: &str) -> Vec<Option<String>> {
     frame
         .column(name)
         .ok()
-        .and_then(|c| c.str().ok().map(|c| c.iter().map(|v| v.map(str::to_owned)).collect()))
+        .and_then(|c| {
+            c.str()
+                .ok()
+                .map(|c| c.iter().map(|v| v.map(str::to_owned)).collect())
+        })
         .unwrap_or_else(|| vec![None; frame.height()])
 }
 
@@ -134,7 +138,9 @@ fn read_assignments(
     source::check_text_timestamps(frame.clone(), &e.assigned_at, &ts_type, &path)?;
     let mut select = vec![
         col(uid).cast(DataType::String).alias(UID),
-        col(e.variant.as_str()).cast(DataType::String).alias(VARIANT),
+        col(e.variant.as_str())
+            .cast(DataType::String)
+            .alias(VARIANT),
         source::timestamp_us(&e.assigned_at, &ts_type, &path)?.alias(TS),
     ];
     if has_segment {
@@ -144,9 +150,15 @@ fn read_assignments(
     let rows = frame
         .select(select)
         .collect()
-        .map_err(ExtractError::compute(format!("{}: reading", path.display())))?;
+        .map_err(ExtractError::compute(format!(
+            "{}: reading",
+            path.display()
+        )))?;
     if rows.height() == 0 {
-        return Err(data_error(&path, "the assignment extract has no rows".into()));
+        return Err(data_error(
+            &path,
+            "the assignment extract has no rows".into(),
+        ));
     }
     counts.rows = rows.height() as u64;
     let ids = text_column(&rows, UID);
@@ -155,7 +167,10 @@ fn read_assignments(
     let times: Vec<Option<i64>> = rows
         .column(TS)
         .and_then(|c| c.i64().map(|c| c.iter().collect()))
-        .map_err(ExtractError::compute(format!("{}: reading", path.display())))?;
+        .map_err(ExtractError::compute(format!(
+            "{}: reading",
+            path.display()
+        )))?;
 
     let mut kept: Vec<Assigned> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -188,7 +203,10 @@ fn read_assignments(
         let Some(at) = times[row] else {
             return Err(data_error(
                 &path,
-                format!("column '{}', row {line}: the timestamp is empty", e.assigned_at),
+                format!(
+                    "column '{}', row {line}: the timestamp is empty",
+                    e.assigned_at
+                ),
             ));
         };
         match seen.get(&id) {
@@ -216,7 +234,11 @@ fn read_assignments(
         }
     }
     if !both.is_empty() {
-        let shown: Vec<String> = both.iter().take(IDS_SHOWN).map(|id| hashed_id(id)).collect();
+        let shown: Vec<String> = both
+            .iter()
+            .take(IDS_SHOWN)
+            .map(|id| hashed_id(id))
+            .collect();
         return Err(data_error(
             &path,
             format!(
@@ -263,7 +285,10 @@ fn read_users(
     let users = frame
         .select(select)
         .collect()
-        .map_err(ExtractError::compute(format!("{}: reading", path.display())))?;
+        .map_err(ExtractError::compute(format!(
+            "{}: reading",
+            path.display()
+        )))?;
     let ids = text_column(&users, UID);
     let consent = match &sources.consent {
         Some(c) => consent_values(
@@ -291,9 +316,8 @@ fn extract_end(spec: &ExperimentSpec, events: &Events) -> Result<i64, ExtractErr
             path: "[extract] end".into(),
             message: format!("{text:?} is not a timestamp; use ISO 8601 in UTC"),
         }),
-        None => last_event(events)?.ok_or_else(|| {
-            data_error(&events.path, "the events extract has no timestamps".into())
-        }),
+        None => last_event(events)?
+            .ok_or_else(|| data_error(&events.path, "the events extract has no timestamps".into())),
     }
 }
 
@@ -306,7 +330,12 @@ pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
     let users = read_users(spec, segment_from_users)?;
     if let (Some(s), None) = (segment_from_users, &users) {
         return Err(ExtractError::MissingColumn {
-            path: e.assignments.as_ref().expect("checked").display().to_string(),
+            path: e
+                .assignments
+                .as_ref()
+                .expect("checked")
+                .display()
+                .to_string(),
             column: s.to_owned(),
             available: "see the file; or name a users extract that has it".into(),
         });
@@ -341,7 +370,10 @@ pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
     counts.treatment = kept.iter().filter(|k| k.1).count() as u64;
     counts.control = kept.len() as u64 - counts.treatment;
     let path = e.assignments.as_ref().expect("checked");
-    for (n, arm) in [(counts.control, &e.control), (counts.treatment, &e.treatment)] {
+    for (n, arm) in [
+        (counts.control, &e.control),
+        (counts.treatment, &e.treatment),
+    ] {
         if n == 0 {
             return Err(data_error(
                 path,
@@ -369,7 +401,9 @@ pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
             assigned_at: *at,
             segment: e.segment.as_ref().map(|_| {
                 let name = segment.as_deref().unwrap_or("(none)");
-                segments.binary_search_by(|s| s.as_str().cmp(name)).expect("listed")
+                segments
+                    .binary_search_by(|s| s.as_str().cmp(name))
+                    .expect("listed")
             }),
         })
         .collect();
@@ -434,7 +468,10 @@ fn events_per_unit(
         vec![
             Column::new(UID.into(), ids),
             Column::new(INDEX.into(), (0..units.len() as u32).collect::<Vec<_>>()),
-            Column::new(AT.into(), units.iter().map(|u| u.assigned_at).collect::<Vec<_>>()),
+            Column::new(
+                AT.into(),
+                units.iter().map(|u| u.assigned_at).collect::<Vec<_>>(),
+            ),
         ],
     )
     .map_err(ExtractError::compute("indexing the assignments"))?;
@@ -452,7 +489,12 @@ fn events_per_unit(
         .frame
         .clone()
         .with_column(col(UID).cast(DataType::String))
-        .join(keys.lazy(), [col(UID)], [col(UID)], JoinArgs::new(JoinType::Inner))
+        .join(
+            keys.lazy(),
+            [col(UID)],
+            [col(UID)],
+            JoinArgs::new(JoinType::Inner),
+        )
         .filter(
             col(TS)
                 .gt_eq(col(AT))
@@ -511,9 +553,7 @@ fn measure(
     }
     let within = |days: f64| {
         let until = assigned_at + days_to_us(days);
-        events
-            .iter()
-            .filter(move |(t, c)| *c == code && *t < until)
+        events.iter().filter(move |(t, c)| *c == code && *t < until)
     };
     let days = outcome.within_days.unwrap_or(0.0);
     Some(match outcome.kind {
@@ -523,9 +563,9 @@ fn measure(
             let to = assigned_at + days_to_us(outcome.to_day.unwrap_or(0.0));
             f64::from(u8::from(events.iter().any(|(t, _)| *t >= from && *t < to)))
         }
-        OutcomeKind::TimeToEvent => within(days)
-            .next()
-            .map_or(days * 24.0, |(t, _)| (t - assigned_at) as f64 / HOUR_US as f64),
+        OutcomeKind::TimeToEvent => within(days).next().map_or(days * 24.0, |(t, _)| {
+            (t - assigned_at) as f64 / HOUR_US as f64
+        }),
         OutcomeKind::Count => within(days).count() as f64,
     })
 }

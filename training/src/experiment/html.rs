@@ -31,7 +31,9 @@ fn interval_plot(o: &OutcomeResult, confidence: f64) -> Result<String, String> {
 
 fn draw_intervals(svg: &mut String, o: &OutcomeResult, confidence: f64) -> DrawResult {
     let rows = &o.comparisons;
-    let rate = rows.first().is_some_and(|c| c.control.conversions.is_some());
+    let rate = rows
+        .first()
+        .is_some_and(|c| c.control.conversions.is_some());
     let scale = if rate { 100.0 } else { 1.0 };
     let ends = |c: &Comparison| {
         [c.ci_low, c.ci_high, Some(c.difference)]
@@ -81,10 +83,7 @@ fn draw_intervals(svg: &mut String, o: &OutcomeResult, confidence: f64) -> DrawR
             .light_line_style(RGBColor(235, 235, 235))
             .draw()?;
         chart.draw_series(std::iter::once(PathElement::new(
-            [
-                (0.0, SegmentValue::Exact(0)),
-                (0.0, SegmentValue::Last),
-            ],
+            [(0.0, SegmentValue::Exact(0)), (0.0, SegmentValue::Last)],
             RGBColor(120, 120, 120).stroke_width(1),
         )))?;
         for (i, c) in rows.iter().enumerate() {
@@ -186,7 +185,10 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
         100.0 * r.target_lift
     );
     for o in &r.outcomes {
-        let binary = o.comparisons.first().is_some_and(|c| c.control.conversions.is_some());
+        let binary = o
+            .comparisons
+            .first()
+            .is_some_and(|c| c.control.conversions.is_some());
         let _ = writeln!(
             html,
             "<h2>{}</h2>\n<p>{} ({}); {} users assigned too late for the window left out.</p>",
@@ -205,8 +207,18 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
         );
         for cmp in &o.comparisons {
             let arm = |a: &super::analysis::ArmSummary| match a.conversions {
-                Some(x) => format!("{:.2}% ({} / {})", 100.0 * a.mean, group_digits(x), group_digits(a.users)),
-                None => format!("{:.3} ± {:.3} (n {})", a.mean, a.std_dev, group_digits(a.users)),
+                Some(x) => format!(
+                    "{:.2}% ({} / {})",
+                    100.0 * a.mean,
+                    group_digits(x),
+                    group_digits(a.users)
+                ),
+                None => format!(
+                    "{:.3} ± {:.3} (n {})",
+                    a.mean,
+                    a.std_dev,
+                    group_digits(a.users)
+                ),
             };
             let mde = match (cmp.mde, binary) {
                 (None, _) => "–".to_owned(),
@@ -220,14 +232,28 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
                 cell(&arm(&cmp.control)),
                 cell(&arm(&cmp.treatment)),
                 cell(&difference_cell(cmp)),
-                cell(&cmp.relative_lift.map_or("–".into(), |l| format!("{:+.1}%", 100.0 * l))),
+                cell(
+                    &cmp.relative_lift
+                        .map_or("–".into(), |l| format!("{:+.1}%", 100.0 * l))
+                ),
                 cell(&p_text(cmp.p_value)),
-                if binary { cell(&p_text(cmp.chi_square_p_value)) } else { String::new() },
+                if binary {
+                    cell(&p_text(cmp.chi_square_p_value))
+                } else {
+                    String::new()
+                },
                 cell(&p_text(cmp.p_holm)),
-                if cmp.significant { " class=\"sig\"" } else { "" },
+                if cmp.significant {
+                    " class=\"sig\""
+                } else {
+                    ""
+                },
                 if cmp.significant { "yes" } else { "no" },
                 cell(&mde),
-                cell(&cmp.users_needed.map_or("–".into(), |n| group_digits(n as u64)))
+                cell(
+                    &cmp.users_needed
+                        .map_or("–".into(), |n| group_digits(n as u64))
+                )
             );
         }
         html.push_str("</table>\n<ul class=\"verdicts\">\n");

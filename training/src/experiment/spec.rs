@@ -153,7 +153,10 @@ impl OutcomeSpec {
             Some(d) => Err(format!(
                 "[[outcomes]] {name}: {key} = {d}: must be a positive number"
             )),
-            None => Err(format!("[[outcomes]] {name}: kind = \"{}\" needs {key}", kind_name(self.kind))),
+            None => Err(format!(
+                "[[outcomes]] {name}: kind = \"{}\" needs {key}",
+                kind_name(self.kind)
+            )),
         };
         let unused = |key: &str, present: bool| {
             if present {

@@ -239,13 +239,10 @@ impl Events {
         sources: &ExtractSources,
         properties: &[&String],
     ) -> Result<Events, ExtractError> {
-        let path = sources
-            .events
-            .clone()
-            .ok_or_else(|| ExtractError::Source {
-                path: "[extract] events".into(),
-                message: "no events extract named; set [extract] events or pass --events PATH".into(),
-            })?;
+        let path = sources.events.clone().ok_or_else(|| ExtractError::Source {
+            path: "[extract] events".into(),
+            message: "no events extract named; set [extract] events or pass --events PATH".into(),
+        })?;
         let mut frame = scan(&path, &[&sources.user_id, &sources.event])?;
         let first = frame
             .clone()

@@ -54,9 +54,11 @@ fn converted(i: usize) -> bool {
     }
 }
 
-/// Hours from assignment to the goal of a converter.
+/// Hours from assignment to the goal of a converter: 30 minutes, 15
+/// minutes or 2 hours after the time of a ping (which the user may or may
+/// not have).
 fn goal_hours(i: usize) -> f64 {
-    1.5 + (i % 24) as f64 + 24.0 * (i % 6) as f64
+    10.0 * ((i % 7) + 1) as f64 + [0.5, 0.25, 2.0][i % 3]
 }
 
 fn pings(i: usize) -> usize {
@@ -65,6 +67,21 @@ fn pings(i: usize) -> usize {
     } else {
         (i * 7) % 5
     }
+}
+
+/// Sessions in the 7 days after assignment: the goal and the pings in the
+/// window, a new session after more than 30 minutes without an event.
+fn sessions(i: usize) -> usize {
+    let mut hours: Vec<f64> = (0..pings(i)).map(|k| 10.0 * (k + 1) as f64).collect();
+    if converted(i) {
+        hours.push(goal_hours(i));
+    }
+    hours.sort_by(f64::total_cmp);
+    hours
+        .iter()
+        .enumerate()
+        .filter(|&(k, h)| k == 0 || h - hours[k - 1] > 0.5)
+        .count()
 }
 
 /// Writes the extract and config into `dir`; `edit` may change the
@@ -156,6 +173,12 @@ name = "pings_7d"
 kind = "count"
 event = "ping"
 within_days = 7
+
+[[outcomes]]
+name = "sessions_7d"
+kind = "sessions"
+within_days = 7
+session_gap_minutes = 30
 "#
     .to_owned();
     edit(&mut assignments, &mut config);
@@ -254,7 +277,8 @@ fn values(outcome: &str, group: Option<&str>, arm_treated: bool) -> Vec<f64> {
                     168.0
                 }
             }
-            _ => pings(i) as f64,
+            "pings_7d" => pings(i) as f64,
+            _ => sessions(i) as f64,
         })
         .collect()
 }
@@ -353,7 +377,9 @@ fn every_statistic_matches_an_independent_computation() {
     close(&srm["p_value"], normal_two_sided(chi2.sqrt()), "split p");
     assert_eq!(srm["mismatch"], false);
 
-    for outcome in ["goal_7d", "hours_to_goal", "pings_7d"] {
+    // Some goals fall exactly 30 minutes after a ping: the same session.
+    assert!((0..COMPLETE).any(|i| converted(i) && i % 3 == 0 && i % 7 < pings(i)));
+    for outcome in ["goal_7d", "hours_to_goal", "pings_7d", "sessions_7d"] {
         let result = report["outcomes"]
             .as_array()
             .unwrap()

@@ -99,7 +99,7 @@ pub struct Comparison {
 pub struct OutcomeResult {
     /// The outcome's name.
     pub outcome: String,
-    /// Its kind (`conversion`, `retention`, `time_to_event`, `count`).
+    /// Its kind (`conversion`, `retention`, `time_to_event`, `count`, `sessions`).
     pub kind: String,
     /// What is measured.
     pub definition: String,
@@ -178,7 +178,11 @@ fn compare(
         ci_low: None,
         ci_high: None,
         relative_lift: relative(difference),
-        test: if binary { "two-proportion z" } else { "Welch t" },
+        test: if binary {
+            "two-proportion z"
+        } else {
+            "Welch t"
+        },
         statistic: None,
         p_value: None,
         chi_square: None,
@@ -212,13 +216,7 @@ fn compare(
             out.chi_square_p_value = Some(test.p_value);
         }
         if c.mean > 0.0 && c.mean < 1.0 {
-            out.mde = Some(mde_two_proportions(
-                c.mean,
-                nc,
-                nt,
-                alpha,
-                settings.power,
-            ));
+            out.mde = Some(mde_two_proportions(c.mean, nc, nt, alpha, settings.power));
             out.users_needed = Some(sample_size_two_proportions(
                 c.mean,
                 target,
@@ -238,13 +236,8 @@ fn compare(
             out.degrees_of_freedom = Some(df);
             out.mde = Some(mde_two_means(vc, nc, vt, nt, alpha, settings.power));
             if target > 0.0 {
-                out.users_needed = Some(sample_size_two_means(
-                    vc,
-                    vt,
-                    target,
-                    alpha,
-                    settings.power,
-                ));
+                out.users_needed =
+                    Some(sample_size_two_means(vc, vt, target, alpha, settings.power));
             }
         }
     }
@@ -260,7 +253,11 @@ fn verdict(c: &Comparison, settings: &ExperimentSettings, unit: &str) -> String 
         return "no test: an arm has too few users or no variation".into();
     };
     if c.significant {
-        let direction = if c.difference > 0.0 { "raises" } else { "lowers" };
+        let direction = if c.difference > 0.0 {
+            "raises"
+        } else {
+            "lowers"
+        };
         let size = if unit == "points" {
             format!("{:.1} points", 100.0 * c.difference.abs())
         } else {
@@ -374,10 +371,7 @@ pub fn analyse(
                 .collect();
             if comparisons.len() > 2 {
                 let segments = &mut comparisons[1..];
-                let p: Vec<f64> = segments
-                    .iter()
-                    .map(|c| c.p_value.unwrap_or(1.0))
-                    .collect();
+                let p: Vec<f64> = segments.iter().map(|c| c.p_value.unwrap_or(1.0)).collect();
                 for (c, adjusted) in segments.iter_mut().zip(holm(&p)) {
                     c.p_holm = Some(adjusted);
                     c.significant = c.p_value.is_some() && adjusted < settings.alpha;

@@ -17,9 +17,9 @@ use polars::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::spec::{ExperimentSpec, OutcomeKind, OutcomeSpec};
+use super::spec::{ExperimentSpec, OutcomeKind, OutcomeSpec, SESSION_GAP_MINUTES};
 use crate::extract::source::{self, column_type, Events, EVENT, TS, UID};
-use crate::extract::time::{days_to_us, parse_timestamp, HOUR_US};
+use crate::extract::time::{days_to_us, parse_timestamp, HOUR_US, MINUTE_US};
 use crate::extract::users::{consent_values, last_event, read_erasure};
 use crate::extract::ExtractError;
 
@@ -484,7 +484,7 @@ fn events_per_unit(
     let needs_every_event = spec
         .outcomes
         .iter()
-        .any(|o| o.kind == OutcomeKind::Retention);
+        .any(|o| matches!(o.kind, OutcomeKind::Retention | OutcomeKind::Sessions));
     let mut frame = events
         .frame
         .clone()
@@ -567,5 +567,19 @@ fn measure(
             (t - assigned_at) as f64 / HOUR_US as f64
         }),
         OutcomeKind::Count => within(days).count() as f64,
+        OutcomeKind::Sessions => {
+            let gap = outcome.session_gap_minutes.unwrap_or(SESSION_GAP_MINUTES);
+            let gap = (gap * MINUTE_US as f64).round() as i64;
+            let until = assigned_at + days_to_us(days);
+            let mut previous: Option<i64> = None;
+            let mut sessions = 0u32;
+            for &(t, _) in events.iter().take_while(|(t, _)| *t < until) {
+                if previous.is_none_or(|p| t - p > gap) {
+                    sessions += 1;
+                }
+                previous = Some(t);
+            }
+            f64::from(sessions)
+        }
     })
 }

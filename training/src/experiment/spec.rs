@@ -90,6 +90,10 @@ pub enum OutcomeKind {
     TimeToEvent,
     /// How many `event`s within `within_days` of assignment.
     Count,
+    /// How many sessions within `within_days` of assignment: runs of events
+    /// (any event) no more than `session_gap_minutes` apart, as the
+    /// `sessions` feature counts them.
+    Sessions,
 }
 
 impl OutcomeKind {
@@ -116,7 +120,12 @@ pub struct OutcomeSpec {
     pub from_day: Option<f64>,
     /// Day after the last of the retention window (retention).
     pub to_day: Option<f64>,
+    /// Largest gap inside a session, in minutes (sessions; default 30).
+    pub session_gap_minutes: Option<f64>,
 }
+
+/// The default session gap, in minutes.
+pub const SESSION_GAP_MINUTES: f64 = 30.0;
 
 impl OutcomeSpec {
     /// Days after assignment by which the outcome is complete.
@@ -143,6 +152,10 @@ impl OutcomeSpec {
                 days * 24.0
             ),
             OutcomeKind::Count => format!("mean number of {event} events within {days} days"),
+            OutcomeKind::Sessions => format!(
+                "mean number of sessions (events at most {} minutes apart) within {days} days",
+                self.session_gap_minutes.unwrap_or(SESSION_GAP_MINUTES)
+            ),
         }
     }
 
@@ -181,9 +194,20 @@ impl OutcomeSpec {
                     ));
                 }
                 unused("event", self.event.is_some())?;
-                unused("within_days", self.within_days.is_some())
+                unused("within_days", self.within_days.is_some())?;
+                unused("session_gap_minutes", self.session_gap_minutes.is_some())
+            }
+            OutcomeKind::Sessions => {
+                positive("within_days", self.within_days)?;
+                if self.session_gap_minutes.is_some() {
+                    positive("session_gap_minutes", self.session_gap_minutes)?;
+                }
+                unused("event", self.event.is_some())?;
+                unused("from_day", self.from_day.is_some())?;
+                unused("to_day", self.to_day.is_some())
             }
             _ => {
+                unused("session_gap_minutes", self.session_gap_minutes.is_some())?;
                 if self.event.as_deref().is_none_or(|e| e.trim().is_empty()) {
                     return Err(format!(
                         "[[outcomes]] {name}: kind = \"{}\" needs event = \"...\"",
@@ -204,6 +228,7 @@ fn kind_name(kind: OutcomeKind) -> &'static str {
         OutcomeKind::Retention => "retention",
         OutcomeKind::TimeToEvent => "time_to_event",
         OutcomeKind::Count => "count",
+        OutcomeKind::Sessions => "sessions",
     }
 }
 
@@ -286,7 +311,7 @@ impl ExperimentSpec {
             ));
         }
         if self.outcomes.is_empty() {
-            return Err("no [[outcomes]]: define at least one (kind = \"conversion\", \"retention\", \"time_to_event\" or \"count\")".into());
+            return Err("no [[outcomes]]: define at least one (kind = \"conversion\", \"retention\", \"time_to_event\", \"count\" or \"sessions\")".into());
         }
         for (i, o) in self.outcomes.iter().enumerate() {
             o.check()?;

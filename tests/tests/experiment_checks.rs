@@ -33,7 +33,7 @@ fn treated(i: usize) -> bool {
 }
 
 fn segment(i: usize) -> &'static str {
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         "a"
     } else {
         "b"
@@ -113,7 +113,7 @@ fn write_extract(dir: &Path, edit: impl FnOnce(&mut Vec<String>, &mut String)) -
         for k in 0..pings(i) {
             events.push(format!("{},ping,{}", id(i), at(a + 10.0 * (k + 1) as f64)));
         }
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             events.push(format!("{},ping,{}", id(i), at(a + 7.0 * 24.0 + 1.0)));
         }
     }
@@ -378,7 +378,7 @@ fn every_statistic_matches_an_independent_computation() {
     assert_eq!(srm["mismatch"], false);
 
     // Some goals fall exactly 30 minutes after a ping: the same session.
-    assert!((0..COMPLETE).any(|i| converted(i) && i % 3 == 0 && i % 7 < pings(i)));
+    assert!((0..COMPLETE).any(|i| converted(i) && i.is_multiple_of(3) && i % 7 < pings(i)));
     for outcome in ["goal_7d", "hours_to_goal", "pings_7d", "sessions_7d"] {
         let result = report["outcomes"]
             .as_array()

@@ -307,8 +307,8 @@ impl TruthBuilder {
         self.assigned[arm] += 1;
         self.logged[arm] += u64::from(assignment.logged);
         *self.segments.entry(assignment.segment).or_default() += 1;
-        for o in 0..OUTCOMES.len() {
-            let (Some(y0), Some(y1)) = (potential[0][o], potential[1][o]) else {
+        for (o, (control, treated)) in potential[0].iter().zip(&potential[1]).enumerate() {
+            let (Some(y0), Some(y1)) = (*control, *treated) else {
                 continue;
             };
             for scope in [None, Some(assignment.segment)] {

@@ -583,3 +583,14 @@ fn measure(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_shown_as_sha256_prefixes() {
+        // printf abc | sha256sum = ba7816bf8f01cfea...
+        assert_eq!(hashed_id("abc"), "ba7816bf8f01");
+    }
+}

@@ -257,7 +257,7 @@ fn close(got: &Value, want: f64, what: &str) {
     let g = got
         .as_f64()
         .unwrap_or_else(|| panic!("{what}: not a number: {got}"));
-    let tolerance = 1e-8 + 1e-7 * want.abs();
+    let tolerance = 1e-10 + 1e-9 * want.abs();
     assert!(
         (g - want).abs() <= tolerance,
         "{what}: got {g}, independent computation {want}"

@@ -3,9 +3,11 @@
 //! in `experiment_truth.json`), does not find absent ones (over 60 A/A
 //! experiments the p-values are uniform and the false-positive rate is near
 //! alpha), and flags an injected sample-ratio mismatch with exit code 3.
+//! The HTML report renders in headless Chromium.
 
 use std::path::Path;
 
+use presage_tests::browser::{console_lines, render};
 use presage_tests::{datagen, train, Run};
 use serde_json::Value;
 
@@ -286,4 +288,29 @@ fn flags_an_injected_sample_ratio_mismatch() {
         .stdout
         .trim_end()
         .ends_with("before reading any effect."));
+}
+
+#[test]
+fn chromium_renders_the_report_with_its_banner_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("exp");
+    generate(&data, 20_000, 11, &["--lose-treatment-assignments", "0.1"]);
+    let html = dir.path().join("report.html");
+    assert_eq!(analyse(&data, &["--html", html.to_str().unwrap()]).code, 3);
+    let (dom, stderr) = render(&html, None);
+    assert!(
+        console_lines(&stderr).is_empty(),
+        "{:?}",
+        console_lines(&stderr)
+    );
+    assert_eq!(
+        dom.matches("<svg").count(),
+        OUTCOMES.len(),
+        "the DOM lacks plots"
+    );
+    assert!(dom.contains("SAMPLE RATIO MISMATCH"));
+    let png = dir.path().join("report.png");
+    render(&html, Some(&png));
+    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 50_000, "screenshot is {size} bytes");
 }

@@ -10,6 +10,13 @@ pub fn normal_cdf(x: f64) -> f64 {
     0.5 * erfc(-x / std::f64::consts::SQRT_2)
 }
 
+/// The two-sided p-value of a standard normal statistic, `P(|Z| >= |z|)`,
+/// computed from the tail so that it keeps its digits far out (`1 - cdf`
+/// would round to 0 beyond |z| = 8.3).
+pub fn normal_p_two_sided(z: f64) -> f64 {
+    erfc(z.abs() / std::f64::consts::SQRT_2)
+}
+
 /// The complementary error function: the Maclaurin series of erf below 1,
 /// and Lentz's continued fraction of erfc from 1 on (under 200 terms).
 fn erfc(x: f64) -> f64 {
@@ -160,7 +167,7 @@ pub fn delong(labels: &[bool], scores_a: &[f64], scores_b: &[f64]) -> Option<DeL
         0.0
     };
     let p_value = if std_error > 0.0 {
-        2.0 * (1.0 - normal_cdf(z.abs()))
+        normal_p_two_sided(z)
     } else {
         1.0
     };
@@ -331,6 +338,12 @@ pub fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
     front * f / a
 }
 
+/// The two-sided p-value of a Student t statistic with `df` degrees of
+/// freedom, `P(|T| >= |t|)`, computed from the tail.
+pub fn student_t_p_two_sided(t: f64, df: f64) -> f64 {
+    incomplete_beta(df / (df + t * t), df / 2.0, 0.5)
+}
+
 /// The CDF of Student's t distribution with `df` degrees of freedom.
 pub fn student_t_cdf(t: f64, df: f64) -> f64 {
     let tail = 0.5 * incomplete_beta(df / (df + t * t), df / 2.0, 0.5);
@@ -382,7 +395,7 @@ pub fn chi_square_split(first: u64, second: u64, share: f64) -> Option<TestResul
         .sum();
     Some(TestResult {
         statistic: chi2,
-        p_value: 2.0 * (1.0 - normal_cdf(chi2.sqrt())),
+        p_value: normal_p_two_sided(chi2.sqrt()),
     })
 }
 
@@ -409,7 +422,7 @@ pub fn two_proportion_z(x1: u64, n1: u64, x2: u64, n2: u64) -> Option<TestResult
     let z = (p2 - p1) / se;
     Some(TestResult {
         statistic: z,
-        p_value: 2.0 * (1.0 - normal_cdf(z.abs())),
+        p_value: normal_p_two_sided(z),
     })
 }
 
@@ -433,7 +446,7 @@ pub fn chi_square_2x2(x1: u64, n1: u64, x2: u64, n2: u64) -> Option<TestResult> 
     // One degree of freedom: P(chi2 > x) = 2 (1 - Phi(sqrt(x))).
     Some(TestResult {
         statistic: chi2,
-        p_value: 2.0 * (1.0 - normal_cdf(chi2.sqrt())),
+        p_value: normal_p_two_sided(chi2.sqrt()),
     })
 }
 
@@ -454,7 +467,7 @@ pub fn welch_t(
     }
     let t = (m2 - m1) / se;
     let df = (a + b).powi(2) / (a * a / (n1 - 1.0) + b * b / (n2 - 1.0));
-    let p = 2.0 * (1.0 - student_t_cdf(t.abs(), df));
+    let p = student_t_p_two_sided(t, df);
     Some((
         TestResult {
             statistic: t,
@@ -545,6 +558,18 @@ mod tests {
         }
         assert!((normal_cdf(-1.959_963_984_540_054) - 0.025).abs() < 1e-16);
         assert_eq!(normal_cdf(0.0), 0.5);
+        // Far tails: 2 P(Z > 10) = erfc(10 / sqrt 2) = 1.52397060483e-23 (libm);
+        // P(|T| > 3) with 10 df = 0.013343655022570 (t tables).
+        let far = normal_p_two_sided(-10.0);
+        assert!(
+            (far - 1.523_970_604_832_118_6e-23).abs() < 1e-14 * far,
+            "{far}"
+        );
+        assert!((student_t_p_two_sided(3.0, 10.0) - 0.013_343_655_022_570).abs() < 1e-12);
+        assert_eq!(
+            student_t_p_two_sided(-3.0, 10.0),
+            student_t_p_two_sided(3.0, 10.0)
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ const SEGMENT: &str = "__segment";
 const INDEX: &str = "__index";
 const AT: &str = "__at";
 const CODE: &str = "__code";
+const OFFSET: &str = "__offset";
 /// Event code of events no outcome names (they still count for retention).
 const OTHER: u32 = u32::MAX;
 
@@ -411,24 +412,7 @@ pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
     let events = Events::open_sources(&spec.extract, &[])?;
     let end = extract_end(spec, &events)?;
     let ids: Vec<&str> = kept.iter().map(|k| k.0.as_str()).collect();
-    let per_unit = events_per_unit(spec, &events, &ids, &units)?;
-    let codes = event_codes(spec);
-    let values = spec
-        .outcomes
-        .iter()
-        .map(|outcome| {
-            let code = outcome
-                .event
-                .as_deref()
-                .and_then(|name| codes.iter().position(|c| *c == name))
-                .map_or(OTHER, |c| c as u32);
-            units
-                .iter()
-                .zip(&per_unit)
-                .map(|(unit, events)| measure(outcome, code, unit.assigned_at, events, end))
-                .collect()
-        })
-        .collect();
+    let values = outcome_values(spec, &events, &ids, &units, end)?;
     Ok(Observations {
         segments,
         units,
@@ -449,15 +433,18 @@ fn event_codes(spec: &ExperimentSpec) -> Vec<&str> {
     names
 }
 
-/// Each unit's events from its assignment to the longest outcome horizon,
-/// as (time, code) in time order; the code is the event's index in
-/// [`event_codes`], or [`OTHER`].
-fn events_per_unit(
+/// Each outcome's value for each unit (`None` where the outcome window
+/// passes `end`), aggregated per unit by a streaming polars query over the
+/// events from each unit's assignment to the longest horizon: memory grows
+/// with the users, not the events.
+fn outcome_values(
     spec: &ExperimentSpec,
     events: &Events,
     ids: &[&str],
     units: &[Unit],
-) -> Result<Vec<Vec<(i64, u32)>>, ExtractError> {
+    end: i64,
+) -> Result<Vec<Vec<Option<f64>>>, ExtractError> {
+    let compute = |what: &str| ExtractError::compute(format!("{}: {what}", events.path.display()));
     let horizon = spec
         .outcomes
         .iter()
@@ -475,8 +462,9 @@ fn events_per_unit(
         ],
     )
     .map_err(ExtractError::compute("indexing the assignments"))?;
+    let codes = event_codes(spec);
     let mut code = lit(OTHER);
-    for (c, name) in event_codes(spec).iter().enumerate() {
+    for (c, name) in codes.iter().enumerate() {
         code = when(col(EVENT).eq(lit(*name)))
             .then(lit(c as u32))
             .otherwise(code);
@@ -485,7 +473,7 @@ fn events_per_unit(
         .outcomes
         .iter()
         .any(|o| matches!(o.kind, OutcomeKind::Retention | OutcomeKind::Sessions));
-    let mut frame = events
+    let mut joined = events
         .frame
         .clone()
         .with_column(col(UID).cast(DataType::String))
@@ -495,93 +483,132 @@ fn events_per_unit(
             [col(UID)],
             JoinArgs::new(JoinType::Inner),
         )
+        .select([
+            col(INDEX),
+            (col(TS) - col(AT)).alias(OFFSET),
+            code.cast(DataType::UInt32).alias(CODE),
+        ])
         .filter(
-            col(TS)
-                .gt_eq(col(AT))
-                .and(col(TS).lt(col(AT) + lit(days_to_us(horizon)))),
-        )
-        .select([col(INDEX), col(TS), code.cast(DataType::UInt32).alias(CODE)]);
+            col(OFFSET)
+                .gt_eq(lit(0i64))
+                .and(col(OFFSET).lt(lit(days_to_us(horizon)))),
+        );
     if !needs_every_event {
-        frame = frame.filter(col(CODE).neq(lit(OTHER)));
+        joined = joined.filter(col(CODE).neq(lit(OTHER)));
     }
-    let rows = frame
-        .collect_with_engine(Engine::Streaming)
-        .map_err(ExtractError::compute(format!(
-            "{}: joining events to the assigned users",
-            events.path.display()
-        )))?
-        .unwrap_single();
-    let column = |name: &str| {
-        rows.column(name)
-            .map_err(ExtractError::compute("reading the joined events"))
+
+    let code_of = |outcome: &OutcomeSpec| {
+        outcome
+            .event
+            .as_deref()
+            .and_then(|name| codes.iter().position(|c| *c == name))
+            .map_or(OTHER, |c| c as u32)
     };
-    let index = column(INDEX)?
-        .u32()
-        .map_err(ExtractError::compute("reading the joined events"))?
-        .clone();
-    let ts = column(TS)?
-        .i64()
-        .map_err(ExtractError::compute("reading the joined events"))?
-        .clone();
-    let codes = column(CODE)?
-        .u32()
-        .map_err(ExtractError::compute("reading the joined events"))?
-        .clone();
-    let mut per_unit: Vec<Vec<(i64, u32)>> = vec![Vec::new(); units.len()];
-    for ((i, t), c) in index.iter().zip(ts.iter()).zip(codes.iter()) {
-        if let (Some(i), Some(t), Some(c)) = (i, t, c) {
-            per_unit[i as usize].push((t, c));
+    let column = column_name;
+    let mut aggregates = Vec::new();
+    for (o, outcome) in spec.outcomes.iter().enumerate() {
+        let within = col(OFFSET).lt(lit(days_to_us(outcome.within_days.unwrap_or(0.0))));
+        let hit = col(CODE).eq(lit(code_of(outcome))).and(within);
+        let aggregate = match outcome.kind {
+            OutcomeKind::Conversion => hit.cast(DataType::UInt32).max(),
+            OutcomeKind::Retention => {
+                let from = days_to_us(outcome.from_day.unwrap_or(0.0));
+                let to = days_to_us(outcome.to_day.unwrap_or(0.0));
+                col(OFFSET)
+                    .gt_eq(lit(from))
+                    .and(col(OFFSET).lt(lit(to)))
+                    .cast(DataType::UInt32)
+                    .max()
+            }
+            OutcomeKind::TimeToEvent => when(hit).then(col(OFFSET)).otherwise(lit(NULL)).min(),
+            OutcomeKind::Count => hit.cast(DataType::UInt32).sum(),
+            OutcomeKind::Sessions => continue,
+        };
+        aggregates.push(aggregate.cast(DataType::Float64).alias(column(o)));
+    }
+    let mut per_unit: Vec<(usize, DataFrame)> = Vec::new();
+    if !aggregates.is_empty() {
+        let frame = joined
+            .clone()
+            .group_by([col(INDEX)])
+            .agg(aggregates)
+            .collect_with_engine(Engine::Streaming)
+            .map_err(compute("joining events to the assigned users"))?
+            .unwrap_single();
+        per_unit.extend(
+            spec.outcomes
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.kind != OutcomeKind::Sessions)
+                .map(|(o, _)| (o, frame.clone())),
+        );
+    }
+    for (o, outcome) in spec.outcomes.iter().enumerate() {
+        if outcome.kind != OutcomeKind::Sessions {
+            continue;
         }
+        // A session starts at a unit's first event and after every gap
+        // longer than session_gap_minutes, as the sessions feature counts.
+        let gap = outcome.session_gap_minutes.unwrap_or(SESSION_GAP_MINUTES);
+        let gap = (gap * MINUTE_US as f64).round() as i64;
+        let within = days_to_us(outcome.within_days.unwrap_or(0.0));
+        let starts = col(INDEX)
+            .neq(col(INDEX).shift(lit(1)))
+            .or((col(OFFSET) - col(OFFSET).shift(lit(1))).gt(lit(gap)))
+            .fill_null(lit(true));
+        let frame = joined
+            .clone()
+            .filter(col(OFFSET).lt(lit(within)))
+            .select([col(INDEX), col(OFFSET)])
+            .sort([INDEX, OFFSET], SortMultipleOptions::default())
+            .with_column(starts.alias(CODE))
+            .group_by([col(INDEX)])
+            .agg([col(CODE)
+                .cast(DataType::UInt32)
+                .sum()
+                .cast(DataType::Float64)
+                .alias(column(o))])
+            .collect_with_engine(Engine::Streaming)
+            .map_err(compute("counting sessions"))?
+            .unwrap_single();
+        per_unit.push((o, frame));
     }
-    for events in &mut per_unit {
-        events.sort_unstable();
+    per_unit.sort_by_key(|(o, _)| *o);
+
+    let mut values = Vec::with_capacity(spec.outcomes.len());
+    for ((o, frame), outcome) in per_unit.iter().zip(&spec.outcomes) {
+        let days = outcome.within_days.unwrap_or(0.0);
+        let (default, scale) = match outcome.kind {
+            OutcomeKind::TimeToEvent => (days * 24.0, 1.0 / HOUR_US as f64),
+            _ => (0.0, 1.0),
+        };
+        let complete = days_to_us(outcome.horizon_days());
+        let mut column: Vec<Option<f64>> = units
+            .iter()
+            .map(|u| (u.assigned_at + complete <= end).then_some(default))
+            .collect();
+        let index = frame
+            .column(INDEX)
+            .and_then(|c| c.u32().cloned())
+            .map_err(ExtractError::compute("reading the outcomes"))?;
+        let value = frame
+            .column(&column_name(*o))
+            .and_then(|c| c.f64().cloned())
+            .map_err(ExtractError::compute("reading the outcomes"))?;
+        for (i, v) in index.iter().zip(value.iter()) {
+            if let (Some(i), Some(v)) = (i, v) {
+                if let Some(slot) = column[i as usize].as_mut() {
+                    *slot = v * scale;
+                }
+            }
+        }
+        values.push(column);
     }
-    Ok(per_unit)
+    Ok(values)
 }
 
-/// One outcome of one unit from its events (in time order), or `None`
-/// when the outcome window passes `end`.
-fn measure(
-    outcome: &OutcomeSpec,
-    code: u32,
-    assigned_at: i64,
-    events: &[(i64, u32)],
-    end: i64,
-) -> Option<f64> {
-    if assigned_at + days_to_us(outcome.horizon_days()) > end {
-        return None;
-    }
-    let within = |days: f64| {
-        let until = assigned_at + days_to_us(days);
-        events.iter().filter(move |(t, c)| *c == code && *t < until)
-    };
-    let days = outcome.within_days.unwrap_or(0.0);
-    Some(match outcome.kind {
-        OutcomeKind::Conversion => f64::from(u8::from(within(days).next().is_some())),
-        OutcomeKind::Retention => {
-            let from = assigned_at + days_to_us(outcome.from_day.unwrap_or(0.0));
-            let to = assigned_at + days_to_us(outcome.to_day.unwrap_or(0.0));
-            f64::from(u8::from(events.iter().any(|(t, _)| *t >= from && *t < to)))
-        }
-        OutcomeKind::TimeToEvent => within(days).next().map_or(days * 24.0, |(t, _)| {
-            (t - assigned_at) as f64 / HOUR_US as f64
-        }),
-        OutcomeKind::Count => within(days).count() as f64,
-        OutcomeKind::Sessions => {
-            let gap = outcome.session_gap_minutes.unwrap_or(SESSION_GAP_MINUTES);
-            let gap = (gap * MINUTE_US as f64).round() as i64;
-            let until = assigned_at + days_to_us(days);
-            let mut previous: Option<i64> = None;
-            let mut sessions = 0u32;
-            for &(t, _) in events.iter().take_while(|(t, _)| *t < until) {
-                if previous.is_none_or(|p| t - p > gap) {
-                    sessions += 1;
-                }
-                previous = Some(t);
-            }
-            f64::from(sessions)
-        }
-    })
+fn column_name(o: usize) -> String {
+    format!("__outcome{o}")
 }
 
 #[cfg(test)]

@@ -97,32 +97,26 @@ pub fn hashed_id(id: &str) -> String {
         .collect()
 }
 
-/// One row of the assignment log after checks.
-struct Assigned {
-    id: String,
+/// One row of the assignment log after checks, borrowing its text from
+/// the log's frame.
+struct Assigned<'a> {
+    id: &'a str,
     treated: bool,
     at: i64,
-    segment: Option<String>,
+    segment: Option<&'a str>,
 }
 
-fn text_column(frame: &DataFrame, name: &str) -> Vec<Option<String>> {
-    frame
-        .column(name)
-        .ok()
-        .and_then(|c| {
-            c.str()
-                .ok()
-                .map(|c| c.iter().map(|v| v.map(str::to_owned)).collect())
-        })
-        .unwrap_or_else(|| vec![None; frame.height()])
+/// The cells of a text column (all empty when the frame lacks it).
+fn texts<'a>(frame: &'a DataFrame, name: &str) -> Box<dyn Iterator<Item = Option<&'a str>> + 'a> {
+    match frame.column(name).ok().and_then(|c| c.str().ok()) {
+        Some(column) => Box::new(column.iter()),
+        None => Box::new(std::iter::repeat_n(None, frame.height())),
+    }
 }
 
-/// Reads and checks the assignment log; the segment column is read when
-/// it is there.
-fn read_assignments(
-    spec: &ExperimentSpec,
-    counts: &mut AssignmentCounts,
-) -> Result<(Vec<Assigned>, bool), ExtractError> {
+/// Reads the assignment log as [`UID`], [`VARIANT`], [`TS`] and, when the
+/// log has the segment column, [`SEGMENT`]; says whether it has.
+fn read_assignments(spec: &ExperimentSpec) -> Result<(DataFrame, bool), ExtractError> {
     let e = &spec.experiment;
     let uid = spec.extract.user_id.as_str();
     let path = e.assignments.clone().expect("checked by the spec");
@@ -161,31 +155,44 @@ fn read_assignments(
             "the assignment extract has no rows".into(),
         ));
     }
+    Ok((rows, has_segment))
+}
+
+/// Checks every row of the log and keeps one per user (the earliest of a
+/// user's rows in one variant); a user in both variants is an error.
+fn check_assignments<'a>(
+    rows: &'a DataFrame,
+    spec: &ExperimentSpec,
+    counts: &mut AssignmentCounts,
+) -> Result<Vec<Assigned<'a>>, ExtractError> {
+    let e = &spec.experiment;
+    let uid = spec.extract.user_id.as_str();
+    let path = e.assignments.clone().expect("checked by the spec");
     counts.rows = rows.height() as u64;
-    let ids = text_column(&rows, UID);
-    let variants = text_column(&rows, VARIANT);
-    let segments = text_column(&rows, SEGMENT);
-    let times: Vec<Option<i64>> = rows
+    let times = rows
         .column(TS)
-        .and_then(|c| c.i64().map(|c| c.iter().collect()))
+        .and_then(|c| c.i64())
         .map_err(ExtractError::compute(format!(
             "{}: reading",
             path.display()
         )))?;
-
-    let mut kept: Vec<Assigned> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut both: Vec<String> = Vec::new();
-    let mut both_seen: HashSet<String> = HashSet::new();
-    for row in 0..rows.height() {
+    let cells = texts(rows, UID)
+        .zip(texts(rows, VARIANT))
+        .zip(times.iter())
+        .zip(texts(rows, SEGMENT));
+    let mut kept: Vec<Assigned> = Vec::with_capacity(rows.height());
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(rows.height());
+    let mut both: Vec<&str> = Vec::new();
+    let mut both_seen: HashSet<&str> = HashSet::new();
+    for (row, (((id, variant), at), segment)) in cells.enumerate() {
         let line = row + 1;
-        let Some(id) = ids[row].clone().filter(|s| !s.trim().is_empty()) else {
+        let Some(id) = id.filter(|s| !s.trim().is_empty()) else {
             return Err(data_error(
                 &path,
                 format!("column '{uid}', row {line}: the user id is empty"),
             ));
         };
-        let treated = match variants[row].as_deref() {
+        let treated = match variant {
             Some(v) if v == e.control => false,
             Some(v) if v == e.treatment => true,
             other => {
@@ -201,7 +208,7 @@ fn read_assignments(
                 ))
             }
         };
-        let Some(at) = times[row] else {
+        let Some(at) = at else {
             return Err(data_error(
                 &path,
                 format!(
@@ -210,36 +217,32 @@ fn read_assignments(
                 ),
             ));
         };
-        match seen.get(&id) {
+        match seen.get(id) {
             Some(&k) if kept[k].treated == treated => {
                 counts.duplicate_rows += 1;
                 if at < kept[k].at {
                     kept[k].at = at;
-                    kept[k].segment = segments[row].clone();
+                    kept[k].segment = segment;
                 }
             }
             Some(_) => {
-                if both_seen.insert(id.clone()) {
+                if both_seen.insert(id) {
                     both.push(id);
                 }
             }
             None => {
-                seen.insert(id.clone(), kept.len());
+                seen.insert(id, kept.len());
                 kept.push(Assigned {
                     id,
                     treated,
                     at,
-                    segment: segments[row].clone(),
+                    segment,
                 });
             }
         }
     }
     if !both.is_empty() {
-        let shown: Vec<String> = both
-            .iter()
-            .take(IDS_SHOWN)
-            .map(|id| hashed_id(id))
-            .collect();
+        let shown: Vec<String> = both.iter().take(IDS_SHOWN).map(|id| hashed_id(id)).collect();
         return Err(data_error(
             &path,
             format!(
@@ -251,20 +254,15 @@ fn read_assignments(
             ),
         ));
     }
-    Ok((kept, has_segment))
+    Ok(kept)
 }
 
-/// What the users extract says of each user: consent, and the segment
-/// when the assignments do not carry it.
-struct UserFacts {
-    consent: bool,
-    segment: Option<String>,
-}
-
+/// The users extract as [`UID`], the consent column and, when the segment
+/// comes from it, [`SEGMENT`]; `None` when the config names no users extract.
 fn read_users(
     spec: &ExperimentSpec,
     segment_column: Option<&str>,
-) -> Result<Option<HashMap<String, UserFacts>>, ExtractError> {
+) -> Result<Option<(DataFrame, Vec<bool>)>, ExtractError> {
     let sources = &spec.extract;
     let Some(path) = &sources.users else {
         return Ok(None);
@@ -290,7 +288,6 @@ fn read_users(
             "{}: reading",
             path.display()
         )))?;
-    let ids = text_column(&users, UID);
     let consent = match &sources.consent {
         Some(c) => consent_values(
             users
@@ -300,14 +297,20 @@ fn read_users(
         )?,
         None => vec![true; users.height()],
     };
-    let segments = text_column(&users, SEGMENT);
-    Ok(Some(
-        ids.into_iter()
-            .zip(consent)
-            .zip(segments)
-            .filter_map(|((id, consent), segment)| Some((id?, UserFacts { consent, segment })))
-            .collect(),
-    ))
+    Ok(Some((users, consent)))
+}
+
+/// What the users extract says of each user: consent, and the segment
+/// (when the assignments do not carry it).
+fn user_facts<'a>(
+    users: &'a DataFrame,
+    consent: &[bool],
+) -> HashMap<&'a str, (bool, Option<&'a str>)> {
+    texts(users, UID)
+        .zip(consent)
+        .zip(texts(users, SEGMENT))
+        .filter_map(|((id, &consent), segment)| Some((id?, (consent, segment))))
+        .collect()
 }
 
 /// The extract's end: `[extract] end`, else the last event.
@@ -326,7 +329,8 @@ fn extract_end(spec: &ExperimentSpec, events: &Events) -> Result<i64, ExtractErr
 pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
     let e = &spec.experiment;
     let mut counts = AssignmentCounts::default();
-    let (assigned, segment_in_log) = read_assignments(spec, &mut counts)?;
+    let (log, segment_in_log) = read_assignments(spec)?;
+    let assigned = check_assignments(&log, spec, &mut counts)?;
     let segment_from_users = e.segment.as_deref().filter(|_| !segment_in_log);
     let users = read_users(spec, segment_from_users)?;
     if let (Some(s), None) = (segment_from_users, &users) {
@@ -341,34 +345,36 @@ pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
             available: "see the file; or name a users extract that has it".into(),
         });
     }
+    let facts = users
+        .as_ref()
+        .map(|(frame, consent)| user_facts(frame, consent));
     let erased = match &spec.extract.erasure {
         Some(p) => read_erasure(p)?,
         None => HashSet::new(),
     };
 
-    let mut kept: Vec<(String, bool, i64, Option<String>)> = Vec::new();
-    for a in assigned {
-        if erased.contains(&a.id) {
+    let mut kept: Vec<Assigned> = Vec::with_capacity(assigned.len());
+    for mut a in assigned {
+        if erased.contains(a.id) {
             counts.erased += 1;
             continue;
         }
-        let mut segment = a.segment;
-        if let Some(users) = &users {
-            let Some(facts) = users.get(&a.id) else {
+        if let Some(facts) = &facts {
+            let Some(&(consent, segment)) = facts.get(a.id) else {
                 counts.unknown_users += 1;
                 continue;
             };
-            if !facts.consent {
+            if !consent {
                 counts.no_consent += 1;
                 continue;
             }
             if segment_from_users.is_some() {
-                segment.clone_from(&facts.segment);
+                a.segment = segment;
             }
         }
-        kept.push((a.id, a.treated, a.at, segment));
+        kept.push(a);
     }
-    counts.treatment = kept.iter().filter(|k| k.1).count() as u64;
+    counts.treatment = kept.iter().filter(|k| k.treated).count() as u64;
     counts.control = kept.len() as u64 - counts.treatment;
     let path = e.assignments.as_ref().expect("checked");
     for (n, arm) in [
@@ -383,25 +389,26 @@ pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
         }
     }
 
+    const NO_SEGMENT: &str = "(none)";
     let segments: Vec<String> = if e.segment.is_some() {
-        let mut names: Vec<String> = kept
+        let mut names: Vec<&str> = kept
             .iter()
-            .map(|k| k.3.clone().unwrap_or_else(|| "(none)".into()))
+            .map(|k| k.segment.unwrap_or(NO_SEGMENT))
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        names.sort();
-        names
+        names.sort_unstable();
+        names.into_iter().map(str::to_owned).collect()
     } else {
         Vec::new()
     };
     let units: Vec<Unit> = kept
         .iter()
-        .map(|(_, treated, at, segment)| Unit {
-            treated: *treated,
-            assigned_at: *at,
+        .map(|k| Unit {
+            treated: k.treated,
+            assigned_at: k.at,
             segment: e.segment.as_ref().map(|_| {
-                let name = segment.as_deref().unwrap_or("(none)");
+                let name = k.segment.unwrap_or(NO_SEGMENT);
                 segments
                     .binary_search_by(|s| s.as_str().cmp(name))
                     .expect("listed")
@@ -411,7 +418,7 @@ pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
 
     let events = Events::open_sources(&spec.extract, &[])?;
     let end = extract_end(spec, &events)?;
-    let ids: Vec<&str> = kept.iter().map(|k| k.0.as_str()).collect();
+    let ids: Vec<&str> = kept.iter().map(|k| k.id).collect();
     let values = outcome_values(spec, &events, &ids, &units, end)?;
     Ok(Observations {
         segments,

@@ -490,7 +490,10 @@ fn bad_assignment_rows_are_named_by_column_and_row() {
     let err = rejected(|_, config| {
         *config = config.replace("segment = \"segment\"", "segment = \"tier\"");
     });
-    assert!(err.contains("'tier'"), "{err}");
+    assert!(
+        err.contains("no column 'tier' for [experiment] segment"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -522,6 +525,11 @@ fn bad_configs_are_named() {
             "control and treatment are both \"treatment\"",
         ),
         ("power = 0.8", "powr = 0.8", "unknown field `powr`"),
+        (
+            "end = \"2024-02-01\"",
+            "end = \"Feb 1\"",
+            "[extract] end = \"Feb 1\" is not a timestamp",
+        ),
     ] {
         let err = rejected(|_, config| {
             assert!(config.contains(from), "{from}");

@@ -242,7 +242,11 @@ fn check_assignments<'a>(
         }
     }
     if !both.is_empty() {
-        let shown: Vec<String> = both.iter().take(IDS_SHOWN).map(|id| hashed_id(id)).collect();
+        let shown: Vec<String> = both
+            .iter()
+            .take(IDS_SHOWN)
+            .map(|id| hashed_id(id))
+            .collect();
         return Err(data_error(
             &path,
             format!(
@@ -278,7 +282,15 @@ fn read_users(
         select.push(col(c.as_str()));
     }
     if let Some(s) = segment_column {
-        column_type(&mut frame, s, path)?;
+        match column_type(&mut frame, s, path) {
+            Err(ExtractError::MissingColumn { available, .. }) => {
+                return Err(data_error(
+                    path,
+                    format!("no column '{s}' for [experiment] segment here (columns: {available}) nor in the assignments; name a column of either"),
+                ))
+            }
+            other => other?,
+        };
         select.push(col(s).cast(DataType::String).alias(SEGMENT));
     }
     let users = frame
@@ -313,13 +325,11 @@ fn user_facts<'a>(
         .collect()
 }
 
-/// The extract's end: `[extract] end`, else the last event.
+/// The extract's end: `[extract] end` (checked when the config was read),
+/// else the last event.
 fn extract_end(spec: &ExperimentSpec, events: &Events) -> Result<i64, ExtractError> {
-    match &spec.extract.end {
-        Some(text) => parse_timestamp(text).ok_or_else(|| ExtractError::Config {
-            path: "[extract] end".into(),
-            message: format!("{text:?} is not a timestamp; use ISO 8601 in UTC"),
-        }),
+    match spec.extract.end.as_deref().and_then(parse_timestamp) {
+        Some(end) => Ok(end),
         None => last_event(events)?
             .ok_or_else(|| data_error(&events.path, "the events extract has no timestamps".into())),
     }
@@ -334,16 +344,10 @@ pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
     let segment_from_users = e.segment.as_deref().filter(|_| !segment_in_log);
     let users = read_users(spec, segment_from_users)?;
     if let (Some(s), None) = (segment_from_users, &users) {
-        return Err(ExtractError::MissingColumn {
-            path: e
-                .assignments
-                .as_ref()
-                .expect("checked")
-                .display()
-                .to_string(),
-            column: s.to_owned(),
-            available: "see the file; or name a users extract that has it".into(),
-        });
+        return Err(data_error(
+            e.assignments.as_ref().expect("checked"),
+            format!("no column '{s}' for [experiment] segment, and no users extract to look in; name a column of the assignments, or set [extract] users to a users extract that has it"),
+        ));
     }
     let facts = users
         .as_ref()
@@ -384,7 +388,10 @@ pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
         if n == 0 {
             return Err(data_error(
                 path,
-                format!("no users left in {arm:?} after the exclusions ({counts:?}); an experiment needs both variants"),
+                format!(
+                    "no users left in {arm:?} after the exclusions ({} rows, {} repeated, {} not in the users extract, {} without consent, {} erased); an experiment needs both variants",
+                    counts.rows, counts.duplicate_rows, counts.unknown_users, counts.no_consent, counts.erased
+                ),
             ));
         }
     }

@@ -22,7 +22,7 @@ use presage_models::rng::SplitMix64;
 use serde::Serialize;
 
 use super::model::{ADOPTION_EVENT, ATTRIBUTES, FUNNEL};
-use super::simulate::{event_names, Event, User, DAY_US};
+use super::simulate::{event_code, Event, User, DAY_US};
 
 /// Salt of the assignment random stream, kept apart from the simulation's
 /// streams so that experiment mode does not change any user's behaviour.
@@ -181,8 +181,7 @@ impl Measure {
         if assigned_at + i64::from(self.horizon_days()) * DAY_US > end {
             return None;
         }
-        let names = event_names();
-        let code = |name: &str| names.iter().position(|n| *n == name).expect("known event") as u8;
+        let code = |name: &str| event_code(name).expect("a simulated event");
         let within = |days: u32| {
             let until = assigned_at + i64::from(days) * DAY_US;
             events
@@ -447,7 +446,7 @@ pub struct Truth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onboarding::simulate::{simulate, Calendar};
+    use crate::onboarding::simulate::{event_names, simulate, Calendar};
 
     const CALENDAR: Calendar = Calendar {
         start: 19_723 * DAY_US,

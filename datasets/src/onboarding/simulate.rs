@@ -23,6 +23,26 @@ pub fn event_names() -> Vec<&'static str> {
     names
 }
 
+/// The code of an event name (its index in [`event_names`]), without
+/// building the list.
+pub fn event_code(name: &str) -> Option<u8> {
+    match name {
+        "session_start" => Some(SESSION_START),
+        "page_view" => Some(PAGE_VIEW),
+        _ if name == ADOPTION_EVENT => Some(ADOPTED),
+        _ => FUNNEL
+            .iter()
+            .position(|f| *f == name)
+            .map(|i| FUNNEL_FIRST + i as u8)
+            .or_else(|| {
+                FEATURES
+                    .iter()
+                    .position(|f| *f == name)
+                    .map(|i| FEATURE_FIRST + i as u8)
+            }),
+    }
+}
+
 const SESSION_START: u8 = 0;
 const PAGE_VIEW: u8 = 1;
 const FUNNEL_FIRST: u8 = 2;
@@ -283,6 +303,14 @@ mod tests {
         start: 19_723 * DAY_US, // 2024-01-01
         days: 120,
     };
+
+    #[test]
+    fn event_codes_index_the_names() {
+        for (code, name) in event_names().iter().enumerate() {
+            assert_eq!(event_code(name), Some(code as u8), "{name}");
+        }
+        assert_eq!(event_code("nothing"), None);
+    }
 
     #[test]
     fn same_seed_same_user_and_events() {

@@ -387,10 +387,7 @@ pub fn analyse(
             }
             OutcomeResult {
                 outcome: outcome.name.clone(),
-                kind: serde_json::to_value(outcome.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                kind: outcome.kind.name().to_owned(),
                 definition: outcome.describe(),
                 assigned_too_late: values.iter().filter(|v| v.is_none()).count() as u64,
                 comparisons,

@@ -98,6 +98,17 @@ pub enum OutcomeKind {
 }
 
 impl OutcomeKind {
+    /// Its name in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutcomeKind::Conversion => "conversion",
+            OutcomeKind::Retention => "retention",
+            OutcomeKind::TimeToEvent => "time_to_event",
+            OutcomeKind::Count => "count",
+            OutcomeKind::Sessions => "sessions",
+        }
+    }
+
     /// Whether the outcome is 0/1 (tested as proportions) rather than a
     /// number (tested with Welch's t).
     pub fn is_binary(self) -> bool {
@@ -144,7 +155,7 @@ impl OutcomeSpec {
         match self.kind {
             OutcomeKind::Conversion => format!("share of users with {event} within {days} days"),
             OutcomeKind::Retention => format!(
-                "share of users with any event on days {} to {} after assignment",
+                "share of users with any event from day {} to before day {} after assignment",
                 self.from_day.unwrap_or(0.0),
                 self.to_day.unwrap_or(0.0)
             ),
@@ -169,14 +180,14 @@ impl OutcomeSpec {
             )),
             None => Err(format!(
                 "[[outcomes]] {name}: kind = \"{}\" needs {key}",
-                kind_name(self.kind)
+                self.kind.name()
             )),
         };
         let unused = |key: &str, present: bool| {
             if present {
                 Err(format!(
                     "[[outcomes]] {name}: {key} does not apply to kind = \"{}\"",
-                    kind_name(self.kind)
+                    self.kind.name()
                 ))
             } else {
                 Ok(())
@@ -212,7 +223,7 @@ impl OutcomeSpec {
                 if self.event.as_deref().is_none_or(|e| e.trim().is_empty()) {
                     return Err(format!(
                         "[[outcomes]] {name}: kind = \"{}\" needs event = \"...\"",
-                        kind_name(self.kind)
+                        self.kind.name()
                     ));
                 }
                 positive("within_days", self.within_days)?;
@@ -220,16 +231,6 @@ impl OutcomeSpec {
                 unused("to_day", self.to_day.is_some())
             }
         }
-    }
-}
-
-fn kind_name(kind: OutcomeKind) -> &'static str {
-    match kind {
-        OutcomeKind::Conversion => "conversion",
-        OutcomeKind::Retention => "retention",
-        OutcomeKind::TimeToEvent => "time_to_event",
-        OutcomeKind::Count => "count",
-        OutcomeKind::Sessions => "sessions",
     }
 }
 

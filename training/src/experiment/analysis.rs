@@ -252,6 +252,11 @@ fn verdict(c: &Comparison, settings: &ExperimentSettings, unit: &str) -> String 
     let Some(p) = c.p_holm.or(c.p_value) else {
         return "no test: an arm has too few users or no variation".into();
     };
+    let p = if c.p_holm.is_some() {
+        format!("Holm p = {p:.3}")
+    } else {
+        format!("p = {p:.3}")
+    };
     if c.significant {
         let direction = if c.difference > 0.0 {
             "raises"
@@ -271,16 +276,16 @@ fn verdict(c: &Comparison, settings: &ExperimentSettings, unit: &str) -> String 
     let target = settings.target_lift;
     match (c.mde_relative, c.users_needed) {
         (Some(mde), _) if mde <= target => format!(
-            "not significant (p = {p:.3}), and a {} lift would have been detected: no effect of that size",
+            "not significant ({p}), and a {} lift would have been detected: no effect of that size",
             pct(target)
         ),
         (Some(mde), Some(needed)) => format!(
-            "inconclusive (p = {p:.3}): too few users to detect a {} lift (this sample detects {}; needs about {} users per variant)",
+            "inconclusive ({p}): too few users to detect a {} lift (this sample detects {}; needs about {} users per variant)",
             pct(target),
             pct(mde),
             group_digits(needed as u64)
         ),
-        _ => format!("not significant (p = {p:.3})"),
+        _ => format!("not significant ({p})"),
     }
 }
 

@@ -305,6 +305,19 @@ fn check_comparison(c: &Value, outcome: &str, group: Option<&str>) {
     close(&c["control"]["std_dev"], vc.sqrt(), &what("control sd"));
     close(&c["difference"], mt - mc, &what("difference"));
     close(&c["relative_lift"], (mt - mc) / mc, &what("lift"));
+    // Lift interval: Katz's log rate ratio, or the delta method on mt / mc.
+    let (lift_low, lift_high) = if outcome == "goal_7d" {
+        let (xc, xt) = (mc * nc, mt * nt);
+        let se = (1.0 / xt - 1.0 / nt + 1.0 / xc - 1.0 / nc).sqrt();
+        let r = (mt / mc).ln();
+        ((r - Z_975 * se).exp() - 1.0, (r + Z_975 * se).exp() - 1.0)
+    } else {
+        let ratio = mt / mc;
+        let se = ratio * (vt / (nt * mt * mt) + vc / (nc * mc * mc)).sqrt();
+        (ratio - 1.0 - Z_975 * se, ratio - 1.0 + Z_975 * se)
+    };
+    close(&c["lift_ci"][0], lift_low, &what("lift ci low"));
+    close(&c["lift_ci"][1], lift_high, &what("lift ci high"));
     let target = 0.1 * mc;
     if outcome == "goal_7d" {
         let (xc, xt) = (mc * nc, mt * nt);

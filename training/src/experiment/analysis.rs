@@ -63,6 +63,10 @@ pub struct Comparison {
     pub ci_high: Option<f64>,
     /// `difference / control mean`.
     pub relative_lift: Option<f64>,
+    /// Confidence interval of the relative lift: the log of the rate ratio
+    /// (Katz) for binary outcomes, the delta method on the ratio of means
+    /// otherwise. Only when the control's rate or mean is positive.
+    pub lift_ci: Option<[f64; 2]>,
     /// `two-proportion z` or `Welch t`.
     pub test: &'static str,
     /// z or t.
@@ -178,6 +182,7 @@ fn compare(
         ci_low: None,
         ci_high: None,
         relative_lift: relative(difference),
+        lift_ci: None,
         test: if binary {
             "two-proportion z"
         } else {
@@ -215,6 +220,14 @@ fn compare(
             out.chi_square = Some(test.statistic);
             out.chi_square_p_value = Some(test.p_value);
         }
+        if xc > 0 && xt > 0 {
+            let log_ratio = (t.mean / c.mean).ln();
+            let se = ((1.0 - t.mean) / xt as f64 + (1.0 - c.mean) / xc as f64).sqrt();
+            out.lift_ci = Some([
+                (log_ratio - z * se).exp() - 1.0,
+                (log_ratio + z * se).exp() - 1.0,
+            ]);
+        }
         if c.mean > 0.0 && c.mean < 1.0 {
             out.mde = Some(mde_two_proportions(c.mean, nc, nt, alpha, settings.power));
             out.users_needed = Some(sample_size_two_proportions(
@@ -234,6 +247,13 @@ fn compare(
             out.statistic = Some(test.statistic);
             out.p_value = Some(test.p_value);
             out.degrees_of_freedom = Some(df);
+            if c.mean > 0.0 {
+                let ratio = t.mean / c.mean;
+                let se = (vt / nt / (c.mean * c.mean) + t.mean * t.mean * vc / nc / c.mean.powi(4))
+                    .sqrt();
+                let z = normal_quantile(1.0 - alpha / 2.0);
+                out.lift_ci = Some([ratio - z * se - 1.0, ratio + z * se - 1.0]);
+            }
             out.mde = Some(mde_two_means(vc, nc, vt, nt, alpha, settings.power));
             if target > 0.0 {
                 out.users_needed =

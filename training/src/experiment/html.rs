@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 
 use super::analysis::{group_digits, Comparison, ExperimentReport, OutcomeResult};
-use super::text::{difference_cell, mismatch_banner, p_text};
+use super::text::{difference_cell, lift_cell, mismatch_banner, p_text};
 use crate::compare_html::escape;
 
 const WIDTH: u32 = 640;
@@ -199,7 +199,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
         );
         let _ = writeln!(
             html,
-            "<table><tr><th>segment</th><th>{}</th><th>{}</th><th>difference [CI]</th><th>lift</th><th>{}</th>{}<th>p Holm</th><th>significant</th><th>MDE</th><th>users needed</th></tr>",
+            "<table><tr><th>segment</th><th>{}</th><th>{}</th><th>difference [CI]</th><th>lift [CI]</th><th>{}</th>{}<th>p Holm</th><th>significant</th><th>MDE</th><th>users needed</th></tr>",
             escape(&r.control),
             escape(&r.treatment),
             if binary { "p (z)" } else { "p (Welch t)" },
@@ -232,10 +232,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
                 cell(&arm(&cmp.control)),
                 cell(&arm(&cmp.treatment)),
                 cell(&difference_cell(cmp)),
-                cell(
-                    &cmp.relative_lift
-                        .map_or("–".into(), |l| format!("{:+.1}%", 100.0 * l))
-                ),
+                cell(&lift_cell(cmp)),
                 cell(&p_text(cmp.p_value)),
                 if binary {
                     cell(&p_text(cmp.chi_square_p_value))

@@ -41,6 +41,16 @@ pub fn difference_cell(c: &Comparison) -> String {
     }
 }
 
+/// The relative lift and its interval, in percent.
+pub fn lift_cell(c: &Comparison) -> String {
+    let pct = |x: f64| format!("{:+.1}", 100.0 * x);
+    match (c.relative_lift, c.lift_ci) {
+        (None, _) => "–".into(),
+        (Some(l), None) => format!("{}%", pct(l)),
+        (Some(l), Some([lo, hi])) => format!("{}% [{}, {}]", pct(l), pct(lo), pct(hi)),
+    }
+}
+
 fn mde_cell(c: &Comparison) -> String {
     match (c.mde, is_rate(c)) {
         (None, _) => "–".into(),
@@ -152,12 +162,12 @@ pub fn render(r: &ExperimentReport) -> String {
         let binary = o.comparisons.first().is_some_and(is_rate);
         let _ = writeln!(
             out,
-            "  {:<12} {:>20} {:>20} {:>30} {:>8} {:>8} {:>8} {:>8} {:>4} {:>10}",
+            "  {:<12} {:>20} {:>20} {:>30} {:>24} {:>8} {:>8} {:>8} {:>4} {:>10}",
             "segment",
             r.control,
             r.treatment,
             "difference [CI]",
-            "lift",
+            "lift [CI]",
             if binary { "p (z)" } else { "p (t)" },
             if binary { "p (chi2)" } else { "" },
             "p Holm",
@@ -167,13 +177,12 @@ pub fn render(r: &ExperimentReport) -> String {
         for cmp in &o.comparisons {
             let _ = writeln!(
                 out,
-                "  {:<12} {:>20} {:>20} {:>30} {:>8} {:>8} {:>8} {:>8} {:>4} {:>10}",
+                "  {:<12} {:>20} {:>20} {:>30} {:>24} {:>8} {:>8} {:>8} {:>4} {:>10}",
                 cmp.segment,
                 arm_cell(&cmp.control),
                 arm_cell(&cmp.treatment),
                 difference_cell(cmp),
-                cmp.relative_lift
-                    .map_or("–".into(), |l| format!("{:+.1}%", 100.0 * l)),
+                lift_cell(cmp),
                 p_text(cmp.p_value),
                 if binary {
                     p_text(cmp.chi_square_p_value)

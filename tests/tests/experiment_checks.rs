@@ -541,7 +541,7 @@ fn bad_configs_are_named() {
         (
             "end = \"2024-02-01\"",
             "end = \"Feb 1\"",
-            "[extract] end = \"Feb 1\" is not a timestamp",
+            "[extract] end = \"Feb 1\" is not a date",
         ),
     ] {
         let err = rejected(|_, config| {

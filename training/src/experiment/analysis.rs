@@ -147,6 +147,27 @@ pub struct ExperimentReport {
     pub outcomes: Vec<OutcomeResult>,
 }
 
+impl RatioCheck {
+    /// The observed share of treatment users.
+    pub fn treatment_share(&self) -> f64 {
+        self.treatment as f64 / (self.control + self.treatment).max(1) as f64
+    }
+}
+
+impl Comparison {
+    /// Whether the outcome is a rate (shown in percent and points).
+    pub fn is_rate(&self) -> bool {
+        self.control.conversions.is_some()
+    }
+}
+
+impl OutcomeResult {
+    /// Whether the outcome is a rate.
+    pub fn is_rate(&self) -> bool {
+        self.comparisons.first().is_some_and(Comparison::is_rate)
+    }
+}
+
 fn summary(values: &[f64], binary: bool) -> ArmSummary {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;

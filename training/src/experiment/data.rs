@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::spec::{ExperimentSpec, OutcomeKind, OutcomeSpec, SESSION_GAP_MINUTES};
 use crate::extract::source::{self, column_type, Events, EVENT, TS, UID};
-use crate::extract::time::{days_to_us, parse_timestamp, HOUR_US, MINUTE_US};
+use crate::extract::time::{days_to_us, HOUR_US, MINUTE_US};
 use crate::extract::users::{consent_values, last_event, read_erasure};
 use crate::extract::ExtractError;
 
@@ -52,6 +52,21 @@ pub struct AssignmentCounts {
     pub control: u64,
     /// Users analysed in treatment.
     pub treatment: u64,
+}
+
+impl AssignmentCounts {
+    /// The rows and what was left out, in words (counts only).
+    pub fn exclusions(&self) -> String {
+        use super::analysis::group_digits as n;
+        format!(
+            "{} rows; left out {} repeated rows, {} users not in the users extract, {} without consent, {} erased",
+            n(self.rows),
+            n(self.duplicate_rows),
+            n(self.unknown_users),
+            n(self.no_consent),
+            n(self.erased)
+        )
+    }
 }
 
 /// One analysed user.
@@ -95,6 +110,14 @@ pub fn hashed_id(id: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Reads the selected columns of an extract into memory.
+fn collect(frame: LazyFrame, path: &Path) -> Result<DataFrame, ExtractError> {
+    frame.collect().map_err(ExtractError::compute(format!(
+        "{}: reading",
+        path.display()
+    )))
 }
 
 /// One row of the assignment log after checks, borrowing its text from
@@ -142,13 +165,7 @@ fn read_assignments(spec: &ExperimentSpec) -> Result<(DataFrame, bool), ExtractE
         let s = e.segment.as_deref().expect("has_segment");
         select.push(col(s).cast(DataType::String).alias(SEGMENT));
     }
-    let rows = frame
-        .select(select)
-        .collect()
-        .map_err(ExtractError::compute(format!(
-            "{}: reading",
-            path.display()
-        )))?;
+    let rows = collect(frame.select(select), &path)?;
     if rows.height() == 0 {
         return Err(data_error(
             &path,
@@ -293,13 +310,7 @@ fn read_users(
         };
         select.push(col(s).cast(DataType::String).alias(SEGMENT));
     }
-    let users = frame
-        .select(select)
-        .collect()
-        .map_err(ExtractError::compute(format!(
-            "{}: reading",
-            path.display()
-        )))?;
+    let users = collect(frame.select(select), path)?;
     let consent = match &sources.consent {
         Some(c) => consent_values(
             users
@@ -325,10 +336,16 @@ fn user_facts<'a>(
         .collect()
 }
 
-/// The extract's end: `[extract] end` (checked when the config was read),
-/// else the last event.
+/// The extract's end: `[extract] end`, else the last event.
 fn extract_end(spec: &ExperimentSpec, events: &Events) -> Result<i64, ExtractError> {
-    match spec.extract.end.as_deref().and_then(parse_timestamp) {
+    let configured = spec
+        .extract
+        .end_us()
+        .map_err(|message| ExtractError::Config {
+            path: "[extract] end".into(),
+            message,
+        })?;
+    match configured {
         Some(end) => Ok(end),
         None => last_event(events)?
             .ok_or_else(|| data_error(&events.path, "the events extract has no timestamps".into())),
@@ -389,8 +406,8 @@ pub fn observe(spec: &ExperimentSpec) -> Result<Observations, ExtractError> {
             return Err(data_error(
                 path,
                 format!(
-                    "no users left in {arm:?} after the exclusions ({} rows, {} repeated, {} not in the users extract, {} without consent, {} erased); an experiment needs both variants",
-                    counts.rows, counts.duplicate_rows, counts.unknown_users, counts.no_consent, counts.erased
+                    "no users left in {arm:?} ({}); an experiment needs both variants",
+                    counts.exclusions()
                 ),
             ));
         }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 
 use super::analysis::{group_digits, Comparison, ExperimentReport, OutcomeResult};
-use super::text::{difference_cell, lift_cell, mismatch_banner, p_text};
+use super::text::{difference_cell, lift_cell, mde_cell, mismatch_banner, p_text};
 use crate::compare_html::escape;
 
 const WIDTH: u32 = 640;
@@ -31,9 +31,7 @@ fn interval_plot(o: &OutcomeResult, confidence: f64) -> Result<String, String> {
 
 fn draw_intervals(svg: &mut String, o: &OutcomeResult, confidence: f64) -> DrawResult {
     let rows = &o.comparisons;
-    let rate = rows
-        .first()
-        .is_some_and(|c| c.control.conversions.is_some());
+    let rate = o.is_rate();
     let scale = if rate { 100.0 } else { 1.0 };
     let ends = |c: &Comparison| {
         [c.ci_low, c.ci_high, Some(c.difference)]
@@ -139,14 +137,10 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
     let c = &r.counts;
     let _ = writeln!(
         html,
-        "<p>Assignments from {} (extract ends {}): {} rows; left out {} repeated rows, {} users not in the users extract, {} without consent, {} erased; analysed {} {} and {} {}.</p>",
+        "<p>Assignments from {} (extract ends {}): {}; analysed {} {} and {} {}.</p>",
         escape(&r.assignments),
         escape(&r.extract_end),
-        group_digits(c.rows),
-        group_digits(c.duplicate_rows),
-        group_digits(c.unknown_users),
-        group_digits(c.no_consent),
-        group_digits(c.erased),
+        c.exclusions(),
         group_digits(c.control),
         escape(&r.control),
         group_digits(c.treatment),
@@ -161,14 +155,13 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
         escape(&r.treatment)
     );
     for s in &r.sample_ratio {
-        let total = (s.control + s.treatment).max(1) as f64;
         let _ = writeln!(
             html,
             "<tr>{}<td>{}</td><td>{}</td><td>{:.2}%</td><td>{:.2}</td><td>{}</td><td{}>{}</td></tr>",
             cell(&s.segment),
             group_digits(s.control),
             group_digits(s.treatment),
-            100.0 * s.treatment as f64 / total,
+            100.0 * s.treatment_share(),
             s.chi_square,
             p_text(Some(s.p_value)),
             if s.mismatch { " class=\"sig\"" } else { "" },
@@ -185,10 +178,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
         100.0 * r.target_lift
     );
     for o in &r.outcomes {
-        let binary = o
-            .comparisons
-            .first()
-            .is_some_and(|c| c.control.conversions.is_some());
+        let binary = o.is_rate();
         let _ = writeln!(
             html,
             "<h2>{}</h2>\n<p>{} ({}); {} users assigned too late for the window left out.</p>",
@@ -220,11 +210,6 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
                     group_digits(a.users)
                 ),
             };
-            let mde = match (cmp.mde, binary) {
-                (None, _) => "–".to_owned(),
-                (Some(m), true) => format!("{:.2} pts", 100.0 * m),
-                (Some(m), false) => format!("{m:.3}"),
-            };
             let _ = writeln!(
                 html,
                 "<tr>{}{}{}{}{}{}{}{}<td{}>{}</td>{}{}</tr>",
@@ -246,7 +231,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th:first-child,t
                     ""
                 },
                 if cmp.significant { "yes" } else { "no" },
-                cell(&mde),
+                cell(&mde_cell(cmp)),
                 cell(
                     &cmp.users_needed
                         .map_or("–".into(), |n| group_digits(n as u64))

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::extract::spec::ExtractSources;
-use crate::extract::time::parse_timestamp;
 use crate::extract::ExtractError;
 
 /// The `[experiment]` section.
@@ -285,13 +284,7 @@ impl ExperimentSpec {
         if self.extract.events.is_none() {
             return Err("[extract] events is not set (or pass --events PATH)".into());
         }
-        if let Some(end) = &self.extract.end {
-            if parse_timestamp(end).is_none() {
-                return Err(format!(
-                    "[extract] end = {end:?} is not a timestamp; use ISO 8601 in UTC, e.g. \"2024-03-31\""
-                ));
-            }
-        }
+        self.extract.end_us()?;
         if e.assignments.is_none() {
             return Err("[experiment] assignments is not set (or pass --assignments PATH)".into());
         }

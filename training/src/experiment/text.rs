@@ -15,11 +15,6 @@ pub fn p_text(p: Option<f64>) -> String {
     }
 }
 
-/// Whether the outcome is a rate (shown in percent and points).
-fn is_rate(c: &Comparison) -> bool {
-    c.control.conversions.is_some()
-}
-
 fn arm_cell(arm: &ArmSummary) -> String {
     match arm.conversions {
         Some(_) => format!("{:.1}% of {}", 100.0 * arm.mean, group_digits(arm.users)),
@@ -29,7 +24,7 @@ fn arm_cell(arm: &ArmSummary) -> String {
 
 /// The difference and its interval, in points for rates.
 pub fn difference_cell(c: &Comparison) -> String {
-    let (scale, digits, unit) = if is_rate(c) {
+    let (scale, digits, unit) = if c.is_rate() {
         (100.0, 1, " pts")
     } else {
         (1.0, 3, "")
@@ -51,8 +46,9 @@ pub fn lift_cell(c: &Comparison) -> String {
     }
 }
 
-fn mde_cell(c: &Comparison) -> String {
-    match (c.mde, is_rate(c)) {
+/// The minimum detectable effect, in points for rates.
+pub fn mde_cell(c: &Comparison) -> String {
+    match (c.mde, c.is_rate()) {
         (None, _) => "–".into(),
         (Some(m), true) => format!("{:.1} pts", 100.0 * m),
         (Some(m), false) => format!("{m:.3}"),
@@ -66,7 +62,6 @@ pub fn mismatch_banner(r: &ExperimentReport) -> Vec<String> {
     }
     let mut lines = vec!["!!! SAMPLE RATIO MISMATCH: THE RESULTS BELOW ARE NOT VALID".to_owned()];
     for check in r.sample_ratio.iter().filter(|c| c.mismatch) {
-        let total = check.control + check.treatment;
         lines.push(format!(
             "!!! {}: {} {} vs {} {}; planned {:.1}% treatment, observed {:.2}% (chi-square {:.2}, p = {} < {})",
             check.segment,
@@ -75,7 +70,7 @@ pub fn mismatch_banner(r: &ExperimentReport) -> Vec<String> {
             group_digits(check.treatment),
             r.treatment,
             100.0 * r.planned_treatment_share,
-            100.0 * check.treatment as f64 / total.max(1) as f64,
+            100.0 * check.treatment_share(),
             check.chi_square,
             p_text(Some(check.p_value)),
             r.srm_alpha
@@ -106,12 +101,8 @@ pub fn render(r: &ExperimentReport) -> String {
     );
     let _ = writeln!(
         out,
-        "Assignments: {} rows; left out: {} repeated rows, {} users not in the users extract, {} without consent, {} erased; analysed {} {} and {} {}",
-        group_digits(c.rows),
-        group_digits(c.duplicate_rows),
-        group_digits(c.unknown_users),
-        group_digits(c.no_consent),
-        group_digits(c.erased),
+        "Assignments: {}; analysed {} {} and {} {}",
+        c.exclusions(),
         group_digits(c.control),
         r.control,
         group_digits(c.treatment),
@@ -130,7 +121,7 @@ pub fn render(r: &ExperimentReport) -> String {
             "  {:<12} {:>9} users, {:.2}% treatment, chi-square {:.2}, p = {}: {}",
             check.segment,
             group_digits(total),
-            100.0 * check.treatment as f64 / total.max(1) as f64,
+            100.0 * check.treatment_share(),
             check.chi_square,
             p_text(Some(check.p_value)),
             if check.mismatch { "MISMATCH" } else { "ok" }
@@ -159,7 +150,7 @@ pub fn render(r: &ExperimentReport) -> String {
             o.definition,
             group_digits(o.assigned_too_late)
         );
-        let binary = o.comparisons.first().is_some_and(is_rate);
+        let binary = o.is_rate();
         let _ = writeln!(
             out,
             "  {:<12} {:>20} {:>20} {:>30} {:>24} {:>8} {:>8} {:>8} {:>4} {:>10}",

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kpis::KpiSpec;
 use super::segments::SegmentationSpec;
+use super::time::parse_timestamp;
 use super::ExtractError;
 
 /// Where the extracts are and what their columns are called.
@@ -50,6 +51,21 @@ pub struct ExtractSources {
     /// 1M users / 55M events in 2 passes and about 2.5 GiB).
     #[serde(default = "default_events_per_pass")]
     pub events_per_pass: u64,
+}
+
+impl ExtractSources {
+    /// `end` in microseconds since the epoch (`None` when not set), or a
+    /// message naming the key when it is not a timestamp.
+    pub fn end_us(&self) -> Result<Option<i64>, String> {
+        self.end
+            .as_deref()
+            .map(|text| {
+                parse_timestamp(text).ok_or_else(|| {
+                    format!("[extract] end = {text:?} is not a date; write YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS")
+                })
+            })
+            .transpose()
+    }
 }
 
 fn default_events_per_pass() -> u64 {

@@ -294,12 +294,15 @@ impl Users {
             })?),
             None => None,
         };
-        let end = match &sources.end {
-            Some(text) => Some(parse_timestamp(text).ok_or_else(|| ExtractError::Config {
-                path: config.display().to_string(),
-                message: format!("[extract] end = {text:?} is not a date; write YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"),
-            })?),
-            None if spec.label.is_some() || window.days_after_signup.is_some() => last_event(events)?,
+        let configured_end = sources.end_us().map_err(|message| ExtractError::Config {
+            path: config.display().to_string(),
+            message,
+        })?;
+        let end = match configured_end {
+            Some(end) => Some(end),
+            None if spec.label.is_some() || window.days_after_signup.is_some() => {
+                last_event(events)?
+            }
             None => None,
         };
         report.extract_end_us = end;

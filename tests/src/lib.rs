@@ -86,6 +86,30 @@ pub fn train(registry: &Path, args: &[&str]) -> Run {
         .into()
 }
 
+/// Runs `presage-train features --config CONFIG --out OUT` plus `extra`
+/// (`--events PATH`, `--json`, ...), with a registry in `dir`.
+pub fn features(dir: &Path, config: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "features",
+        "--config",
+        config.to_str().expect("UTF-8 path"),
+        "--out",
+        out.to_str().expect("UTF-8 path"),
+    ];
+    args.extend(extra);
+    train(&dir.join("registry"), &args)
+}
+
+/// The element of the JSON array `array` whose `key` is `value`.
+pub fn entry<'a>(array: &'a serde_json::Value, key: &str, value: &str) -> &'a serde_json::Value {
+    array
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {array}"))
+        .iter()
+        .find(|e| e[key] == value)
+        .unwrap_or_else(|| panic!("no {key} = {value:?} in {array}"))
+}
+
 /// Runs `presage-datagen` with `args`.
 pub fn datagen(args: &[&str]) -> Run {
     Command::new(binary("presage-datagen"))
@@ -487,6 +511,28 @@ pub mod browser {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// Renders `page` as a user would see it and checks it: no console
+    /// message, and a 1280x2400 screenshot (written beside `page`) that is
+    /// far from blank. Returns the browser's DOM.
+    pub fn render_cleanly(page: &Path) -> String {
+        let (dom, stderr) = render(page, None);
+        assert!(
+            console_lines(&stderr).is_empty(),
+            "{:?}",
+            console_lines(&stderr)
+        );
+        let png = page.with_extension("png");
+        let (_, stderr) = render(page, Some(&png));
+        assert!(
+            console_lines(&stderr).is_empty(),
+            "{:?}",
+            console_lines(&stderr)
+        );
+        let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 50_000, "screenshot is {size} bytes");
+        dom
     }
 
     /// The lines of Chromium's log that are the page's console messages.

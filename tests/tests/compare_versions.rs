@@ -2,15 +2,10 @@
 //! metrics and on the same labelled rows (DeLong's test, score shift,
 //! segment migration under a policy).
 
-use presage_tests::{compare_report, fit_churn, train};
+use presage_tests::{compare_report, entry, fit_churn, train};
 
 fn auc(report: &serde_json::Value, column: &str) -> f64 {
-    report["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["metric"] == "auc")
-        .unwrap()[column]
+    entry(&report["metrics"], "metric", "auc")[column]
         .as_f64()
         .unwrap()
 }

@@ -2,7 +2,7 @@
 //! in the artifact. The training table itself is stable; a copy with one
 //! column dropped, one shifted and one full of new categories is not.
 
-use presage_tests::{fit_churn, read_csv, train};
+use presage_tests::{entry, fit_churn, read_csv, train};
 
 #[test]
 fn drift_separates_stable_shifted_and_broken_features() {
@@ -68,15 +68,7 @@ fn drift_separates_stable_shifted_and_broken_features() {
     )
     .ok()
     .json();
-    let verdict = |name: &str| {
-        report["features"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["feature"] == name)
-            .unwrap_or_else(|| panic!("{name}: {report}"))["verdict"]
-            .clone()
-    };
+    let verdict = |name: &str| entry(&report["features"], "feature", name)["verdict"].clone();
     assert_eq!(verdict("Contract"), "broken");
     assert_eq!(verdict("PaymentMethod"), "broken");
     assert_eq!(verdict("tenure"), "shifted");

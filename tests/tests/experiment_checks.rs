@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use presage_models::time::{format_timestamp, parse_timestamp, HOUR_US};
-use presage_tests::{train, Run};
+use presage_tests::{entry, train, Run};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -393,12 +393,7 @@ fn every_statistic_matches_an_independent_computation() {
     // Some goals fall exactly 30 minutes after a ping: the same session.
     assert!((0..COMPLETE).any(|i| converted(i) && i.is_multiple_of(3) && i % 7 < pings(i)));
     for outcome in ["goal_7d", "hours_to_goal", "pings_7d", "sessions_7d"] {
-        let result = report["outcomes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["outcome"] == outcome)
-            .unwrap();
+        let result = entry(&report["outcomes"], "outcome", outcome);
         assert_eq!(result["assigned_too_late"], 5, "{outcome}");
         let comparisons = result["comparisons"].as_array().unwrap();
         let names: Vec<&str> = comparisons

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use presage_tests::{fit_churn, train, Server};
+use presage_tests::{entry, fit_churn, train, Server};
 use serde_json::{json, Value};
 
 fn telco() -> String {
@@ -776,15 +776,7 @@ fn live_drift_reports_recent_requests_and_feeds_metrics() {
     }
     let report = server.get("/models/churn/drift").json();
     assert_eq!(report["window_rows"], 200, "{report}");
-    let verdict = |name: &str| {
-        report["features"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["feature"] == name)
-            .unwrap()["verdict"]
-            .clone()
-    };
+    let verdict = |name: &str| entry(&report["features"], "feature", name)["verdict"].clone();
     assert_eq!(verdict("Contract"), "broken");
     assert_eq!(verdict("tenure"), "shifted");
     // One user repeated 200 times is far from the training score distribution.

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use presage_tests::{read_csv, train, Server};
+use presage_tests::{features, read_csv, train, Server};
 
 fn cdnow_config() -> String {
     presage_datasets::config("churn_cdnow.toml")
@@ -58,11 +58,7 @@ fn churn_model_trained_on_the_real_cdnow_event_log() {
     let detail = server.get("/models/churn_cdnow");
     assert_eq!(detail.status, 200, "{}", detail.body);
     let detail = detail.json();
-    let features = detail["features"].as_array().unwrap();
-    let recency = features
-        .iter()
-        .find(|f| f["name"] == "days_since_last_event")
-        .unwrap_or_else(|| panic!("{detail}"));
+    let recency = presage_tests::entry(&detail["features"], "name", "days_since_last_event");
     assert_eq!(
         recency["description"],
         "days from the last event from signup until 1997-09-30 to the cutoff; missing without events"
@@ -85,18 +81,7 @@ fn features_command_writes_the_table_and_counts_exclusions() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("features.csv");
     let config = tiny_dir().join("churn.toml");
-    let run = train(
-        &dir.path().join("registry"),
-        &[
-            "features",
-            "--config",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ],
-    )
-    .ok();
+    let run = features(dir.path(), &config, &out, &["--json"]).ok();
     let report = run.json();
     assert_eq!(report["rows"], 3);
     assert_eq!(report["label"], "churned");

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use presage_models::metrics::roc_auc;
-use presage_tests::{datagen, read_csv, snapshot, train};
+use presage_tests::{datagen, features, read_csv, snapshot, train};
 use presage_training::table::{read_table, ColumnData, Table};
 
 fn numbers(table: &Table, column: &str) -> Vec<f64> {
@@ -101,17 +101,7 @@ fn shipped_configs_derive_the_simulators_labels() {
     for (config, label) in [("churn.toml", "churned"), ("adoption.toml", "adopted")] {
         let out = dir.path().join(format!("{label}.csv"));
         let config = presage_datasets::config(config);
-        train(
-            &dir.path().join("registry"),
-            &[
-                "features",
-                "--config",
-                config.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-        )
-        .ok();
+        features(dir.path(), &config, &out, &[]).ok();
         let (header, rows) = read_csv(&out);
         let id = header.iter().position(|h| h == "user_id").unwrap();
         let y = header.iter().position(|h| h == label).unwrap();
@@ -277,17 +267,11 @@ fn events_given_as_a_glob_build_the_same_table() {
         ("glob.csv", data.join("events").join("*.parquet")),
     ] {
         let out = dir.path().join(name);
-        train(
-            &dir.path().join("registry"),
-            &[
-                "features",
-                "--config",
-                config.to_str().unwrap(),
-                "--events",
-                events.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
+        features(
+            dir.path(),
+            &config,
+            &out,
+            &["--events", events.to_str().unwrap()],
         )
         .ok();
         tables.push(std::fs::read(&out).unwrap());

@@ -100,30 +100,25 @@ fn timestamps(name: &str, values: Vec<i64>) -> Column {
         .into_column()
 }
 
+/// A column of `rows` mapped by `value`.
+fn column<R, T>(name: &str, rows: &[R], value: impl Fn(&R) -> T) -> Column
+where
+    Series: NamedFrom<Vec<T>, [T]>,
+{
+    Column::new(name.into(), rows.iter().map(value).collect::<Vec<_>>())
+}
+
 fn users_frame(users: &[User], width: usize) -> PolarsResult<DataFrame> {
     let mut columns = vec![
-        Column::new(
-            "user_id".into(),
-            users
-                .iter()
-                .map(|u| user_id(u.index, width))
-                .collect::<Vec<_>>(),
-        ),
+        column("user_id", users, |u| user_id(u.index, width)),
         timestamps("signup_at", users.iter().map(|u| u.signup_at).collect()),
     ];
     for (slot, attribute) in ATTRIBUTES.iter().enumerate() {
-        columns.push(Column::new(
-            attribute.name.into(),
-            users
-                .iter()
-                .map(|u| attribute.values[u.attributes[slot]].0)
-                .collect::<Vec<_>>(),
-        ));
+        columns.push(column(attribute.name, users, |u| {
+            attribute.values[u.attributes[slot]].0
+        }));
     }
-    columns.push(Column::new(
-        "consent".into(),
-        users.iter().map(|u| u.consent).collect::<Vec<_>>(),
-    ));
+    columns.push(column("consent", users, |u| u.consent));
     DataFrame::new(users.len(), columns)
 }
 
@@ -131,39 +126,12 @@ fn truth_frame(users: &[User], width: usize) -> PolarsResult<DataFrame> {
     DataFrame::new(
         users.len(),
         vec![
-            Column::new(
-                "user_id".into(),
-                users
-                    .iter()
-                    .map(|u| user_id(u.index, width))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "churn_probability".into(),
-                users
-                    .iter()
-                    .map(|u| u.churn_probability)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "adoption_probability".into(),
-                users
-                    .iter()
-                    .map(|u| u.adoption_probability)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "churned".into(),
-                users.iter().map(|u| u.churned).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "adopted".into(),
-                users.iter().map(|u| u.adopted).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "engagement".into(),
-                users.iter().map(|u| u.engagement).collect::<Vec<_>>(),
-            ),
+            column("user_id", users, |u| user_id(u.index, width)),
+            column("churn_probability", users, |u| u.churn_probability),
+            column("adoption_probability", users, |u| u.adoption_probability),
+            column("churned", users, |u| u.churned),
+            column("adopted", users, |u| u.adopted),
+            column("engagement", users, |u| u.engagement),
         ],
     )
 }
@@ -172,28 +140,19 @@ fn assignments_frame(rows: &[(u64, Assignment)], width: usize) -> PolarsResult<D
     DataFrame::new(
         rows.len(),
         vec![
-            Column::new(
-                "user_id".into(),
-                rows.iter()
-                    .map(|(i, _)| user_id(*i, width))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "variant".into(),
-                rows.iter()
-                    .map(|(_, a)| if a.treated { "treatment" } else { "control" })
-                    .collect::<Vec<_>>(),
-            ),
+            column("user_id", rows, |(i, _)| user_id(*i, width)),
+            column("variant", rows, |(_, a)| {
+                if a.treated {
+                    "treatment"
+                } else {
+                    "control"
+                }
+            }),
             timestamps(
                 "assigned_at",
                 rows.iter().map(|(_, a)| a.assigned_at).collect(),
             ),
-            Column::new(
-                "segment".into(),
-                rows.iter()
-                    .map(|(_, a)| a.segment.name())
-                    .collect::<Vec<_>>(),
-            ),
+            column("segment", rows, |(_, a)| a.segment.name()),
         ],
     )
 }

@@ -48,7 +48,7 @@ fn data_error(path: &Path, message: String) -> ExtractError {
 }
 
 /// Text of each id (for duplicate checks and the erasure list).
-pub(crate) fn id_texts(ids: &Column) -> Result<Vec<Option<String>>, PolarsError> {
+fn id_texts(ids: &Column) -> Result<Vec<Option<String>>, PolarsError> {
     let text = ids.cast(&DataType::String)?;
     Ok(text.str()?.iter().map(|v| v.map(str::to_owned)).collect())
 }

@@ -11,14 +11,41 @@
 //! ```
 //! Format versions: 1 had no `feature_spec`; 2 added it (version 1 files
 //! still load, with `feature_spec: None`).
-//! Loading checks the magic, the format version, the length and the
-//! checksum before decoding, and validates the decoded trees, schema and
-//! calibration before anything scores with them. Decoding is plain data:
-//! no code is executed on load. The encoding is named by the format version,
-//! so moving to another encoding (postcard, wincode) is a version bump that
-//! keeps reading old files.
+//! Loading stats the file first and refuses one larger than
+//! [`MAX_ARTIFACT_BYTES`] (or the caller's cap) without reading it, then
+//! checks the magic, the format version, the length and the checksum before
+//! decoding. Decoding is plain data: no code is executed on load. The
+//! encoding is named by the format version, so moving to another encoding
+//! (postcard, wincode) is a version bump that keeps reading old files.
+//!
+//! A checksum only proves the file is the one that was written, not that
+//! what was written is sound, so [`ModelArtifact::validate`] then checks
+//! the decoded content before anything scores, explains or measures drift
+//! with it; each failure names its [`ArtifactCheck`]. The invariants it
+//! establishes, which scoring ([`crate::compiled`]), TreeSHAP
+//! ([`crate::shap`]) and drift ([`crate::drift`]) rely on to never panic,
+//! loop or index out of bounds:
+//! - the schema has one uniquely named feature per tree input, each
+//!   categorical dictionary lists a category once, and each histogram fits
+//!   its feature (numeric: `NaN`-free, strictly ascending edges and one
+//!   count more than edges; categorical: no edges and one count per
+//!   category) and counts no more rows than the feature saw;
+//! - every tree is a tree over those features, at most
+//!   [`crate::tree::MAX_TREE_DEPTH`] levels deep, whose splits match their
+//!   feature's kind and name only dictionary codes, within the compiled
+//!   scorer's memory limits for categorical sets;
+//! - leaf values, thresholds, the base score, covers (finite, not
+//!   negative), calibration parameters and the 101 score quantiles
+//!   (ascending) are finite, and the link fits the task and learner.
+//!
+//! Each check accepts everything presage-train writes (it only rejects what
+//! the trainer never produces). [`crate::registry::Registry::read_version`]
+//! adds the last check: the name and version inside the file are those of
+//! its place in the registry.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -27,9 +54,10 @@ use sha2::{Digest, Sha256};
 use crate::atomic_file::write_atomic;
 use crate::calibration::Calibrator;
 use crate::compiled::CompiledEnsemble;
-use crate::ensemble::Ensemble;
+use crate::ensemble::{Ensemble, Link};
 use crate::metrics::{BinaryMetrics, RegressionMetrics};
-use crate::schema::FeatureSchema;
+use crate::schema::{Feature, FeatureKind, FeatureSchema};
+use crate::tree::{Node, SplitRule, TreeError};
 
 /// First bytes of every artifact file.
 pub const MAGIC: [u8; 8] = *b"PRESAGE\x01";
@@ -41,6 +69,16 @@ pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1, 2];
 pub const HEADER_LEN: usize = 8 + 4 + 8 + 32;
 /// Largest payload accepted when decoding (guards against crafted lengths).
 const MAX_PAYLOAD: usize = 1 << 31;
+/// Largest artifact file [`ModelArtifact::read`] reads, and the largest
+/// [`ModelArtifact::to_bytes`] writes: the header plus the largest payload
+/// the decoder accepts (2 GiB), 2,147,483,700 bytes.
+///
+/// A larger file could never decode, so it is refused from its size alone,
+/// before a byte is read. The limit is not lower because trained models can
+/// be large: a random forest of 100 trees at the 131,072-leaf limit is
+/// about 720 MB. Callers that want less (a server with a memory budget)
+/// pass their own cap to [`ModelArtifact::read_capped`].
+pub const MAX_ARTIFACT_BYTES: u64 = HEADER_LEN as u64 + MAX_PAYLOAD as u64;
 
 /// Which learner produced the ensemble.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,8 +198,9 @@ pub struct DataFingerprint {
 }
 
 /// Quantiles of the model's (calibrated) score distribution on held-out rows:
-/// `values[i]` is the `i`-th percentile (101 values, 0..=100). Percentile
-/// segment policies and drift checks read these.
+/// `values[i]` is the `i`-th percentile (101 values, 0..=100, ascending;
+/// none if the model had no scores to summarise). Percentile segment
+/// policies and drift checks read these.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreQuantiles {
     /// Which rows they were computed on (`validation` or `test`).
@@ -340,14 +379,144 @@ pub enum ArtifactError {
         /// Decoder message.
         message: String,
     },
-    /// The decoded model is inconsistent.
-    #[error("{path}: model is invalid: {message}")]
+    /// The decoded model failed one of [`ModelArtifact::validate`]'s checks.
+    #[error("{path}: model is invalid, the {check} check failed: {message}; presage-train does not write such models, so the file is damaged or was made elsewhere: restore it from a backup or retrain the model")]
     Invalid {
         /// The file.
         path: String,
-        /// What is wrong.
+        /// The check that failed.
+        check: ArtifactCheck,
+        /// What is wrong, and where.
         message: String,
     },
+    /// The file is larger than the cap it was read with, so it was not read.
+    #[error("{path}: model file is {size} bytes, more than the limit of {limit} bytes, so it was not read; check that the path names a Presage model (a genuine model this large needs a higher limit, or retraining with fewer or smaller trees)")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The cap it was read with ([`MAX_ARTIFACT_BYTES`] unless the caller chose one).
+        limit: u64,
+    },
+    /// The path names something other than a regular file (a directory, a
+    /// device, a pipe), so it was not read.
+    #[error("{path}: not a regular file, so it was not read as a model; point at a .presage file")]
+    NotAFile {
+        /// The path.
+        path: String,
+    },
+    /// The encoded model would be larger than [`MAX_ARTIFACT_BYTES`], so it
+    /// could never be read back; nothing was written.
+    #[error("model '{name}' encodes to {size} bytes, more than the {limit}-byte limit of a model file (MAX_ARTIFACT_BYTES); train fewer or smaller trees")]
+    TooLargeToWrite {
+        /// Model name.
+        name: String,
+        /// Encoded size in bytes, header included.
+        size: u64,
+        /// [`MAX_ARTIFACT_BYTES`].
+        limit: u64,
+    },
+}
+
+/// One of the checks [`ModelArtifact::validate`] runs on a decoded model;
+/// [`ArtifactError::Invalid`] and [`InvalidArtifact`] name the one that
+/// failed. Each accepts everything presage-train writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArtifactCheck {
+    /// The schema has as many features as the trees take.
+    SchemaWidth,
+    /// No two features share a name (rows are matched to features by name).
+    FeatureNames,
+    /// No categorical dictionary lists a category twice.
+    Categories,
+    /// No feature has more missing values than rows.
+    FeatureStats,
+    /// Each histogram fits its feature: numeric ones have `NaN`-free,
+    /// strictly ascending edges (`±inf` is allowed: training data may hold
+    /// infinities) and one count more than edges; categorical ones have no
+    /// edges and one count per category; neither counts more rows than the
+    /// feature saw.
+    Histogram,
+    /// Each tree is a tree: children in range, every node reached once,
+    /// features in range, sorted category sets, no `NaN` threshold.
+    TreeStructure,
+    /// No tree is deeper than [`crate::tree::MAX_TREE_DEPTH`].
+    TreeDepth,
+    /// Numeric splits are on numeric features, categorical splits on
+    /// categorical ones.
+    SplitKind,
+    /// Categorical splits name only codes in their feature's dictionary.
+    SplitCategories,
+    /// The categorical sets fit the compiled scorer's memory limits.
+    CategorySets,
+    /// Numeric thresholds are finite (training places them between values).
+    Thresholds,
+    /// Leaf values are finite.
+    LeafValues,
+    /// Node covers (training rows or bootstrap weight) are finite and not
+    /// negative.
+    Covers,
+    /// The base score is finite.
+    BaseScore,
+    /// The link is the one the task and learner use (logit for boosted
+    /// classifiers, probability for forest classifiers, identity for
+    /// regression).
+    Link,
+    /// The calibrator is usable (finite parameters, sorted knots) and is
+    /// the identity for regression models.
+    Calibration,
+    /// There are 101 finite, ascending score quantiles (or none).
+    ScoreQuantiles,
+}
+
+impl ArtifactCheck {
+    /// The check's name in messages, e.g. `histogram`, `tree_depth`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArtifactCheck::SchemaWidth => "schema_width",
+            ArtifactCheck::FeatureNames => "feature_names",
+            ArtifactCheck::Categories => "categories",
+            ArtifactCheck::FeatureStats => "feature_stats",
+            ArtifactCheck::Histogram => "histogram",
+            ArtifactCheck::TreeStructure => "tree_structure",
+            ArtifactCheck::TreeDepth => "tree_depth",
+            ArtifactCheck::SplitKind => "split_kind",
+            ArtifactCheck::SplitCategories => "split_categories",
+            ArtifactCheck::CategorySets => "category_sets",
+            ArtifactCheck::Thresholds => "thresholds",
+            ArtifactCheck::LeafValues => "leaf_values",
+            ArtifactCheck::Covers => "covers",
+            ArtifactCheck::BaseScore => "base_score",
+            ArtifactCheck::Link => "link",
+            ArtifactCheck::Calibration => "calibration",
+            ArtifactCheck::ScoreQuantiles => "score_quantiles",
+        }
+    }
+}
+
+impl fmt::Display for ArtifactCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A decoded model that failed [`ModelArtifact::validate`]: which check,
+/// and what is wrong where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {check} check failed: {message}")]
+pub struct InvalidArtifact {
+    /// The check that failed.
+    pub check: ArtifactCheck,
+    /// What is wrong, and where (tree, node, feature).
+    pub message: String,
+}
+
+fn invalid(check: ArtifactCheck, message: impl Into<String>) -> InvalidArtifact {
+    InvalidArtifact {
+        check,
+        message: message.into(),
+    }
 }
 
 fn bincode_config() -> impl bincode::config::Config {
@@ -363,6 +532,14 @@ impl ModelArtifact {
                 message: e.to_string(),
             }
         })?;
+        let size = (HEADER_LEN + payload.len()) as u64;
+        if size > MAX_ARTIFACT_BYTES {
+            return Err(ArtifactError::TooLargeToWrite {
+                name: self.name.clone(),
+                size,
+                limit: MAX_ARTIFACT_BYTES,
+            });
+        }
         let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
         bytes.extend_from_slice(&MAGIC);
         bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -425,17 +602,56 @@ impl ModelArtifact {
         }
         artifact
             .validate()
-            .map_err(|message| ArtifactError::Invalid { path, message })?;
+            .map_err(
+                |InvalidArtifact { check, message }| ArtifactError::Invalid {
+                    path,
+                    check,
+                    message,
+                },
+            )?;
         Ok(artifact)
     }
 
-    /// Reads and validates an artifact file.
+    /// Reads and validates an artifact file of at most
+    /// [`MAX_ARTIFACT_BYTES`] (see [`ModelArtifact::read_capped`]).
     pub fn read(path: &Path) -> Result<Self, ArtifactError> {
+        Self::read_capped(path, MAX_ARTIFACT_BYTES)
+    }
+
+    /// Reads and validates an artifact file of at most `max_bytes`.
+    ///
+    /// The file is stat'ed first: anything but a regular file
+    /// ([`ArtifactError::NotAFile`]) or a file larger than `max_bytes`
+    /// ([`ArtifactError::TooLarge`]) is refused without reading a byte. The
+    /// read itself stops after `max_bytes + 1` bytes, so a file that grows
+    /// after the stat is refused too, and memory stays within the cap.
+    pub fn read_capped(path: &Path, max_bytes: u64) -> Result<Self, ArtifactError> {
         let display = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| ArtifactError::Io {
+        let io = |source| ArtifactError::Io {
             path: display.clone(),
             source,
-        })?;
+        };
+        let too_large = |size| ArtifactError::TooLarge {
+            path: display.clone(),
+            size,
+            limit: max_bytes,
+        };
+        // By path, before opening: opening a pipe would block.
+        let metadata = std::fs::metadata(path).map_err(io)?;
+        if !metadata.is_file() {
+            return Err(ArtifactError::NotAFile { path: display });
+        }
+        if metadata.len() > max_bytes {
+            return Err(too_large(metadata.len()));
+        }
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+        file.take(max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(too_large(bytes.len() as u64));
+        }
         Self::from_bytes(&bytes, &display)
     }
 
@@ -448,20 +664,187 @@ impl ModelArtifact {
         })
     }
 
-    /// Checks internal consistency: trees against the schema, category codes
-    /// against dictionaries, calibration knots.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks that the decoded content is sound, whatever bytes produced
+    /// it: the schema, every tree against it, the base score and link, the
+    /// calibration and the score quantiles (the module documentation lists
+    /// the invariants; [`ArtifactCheck`] lists the checks). Loading runs it,
+    /// so scoring, explaining and drift checks of a loaded artifact cannot
+    /// panic on its content. The first failure is returned.
+    pub fn validate(&self) -> Result<(), InvalidArtifact> {
         if self.schema.len() != self.ensemble.n_features {
-            return Err(format!(
-                "schema has {} features but the trees expect {}",
-                self.schema.len(),
-                self.ensemble.n_features
+            return Err(invalid(
+                ArtifactCheck::SchemaWidth,
+                format!(
+                    "schema has {} features but the trees expect {}",
+                    self.schema.len(),
+                    self.ensemble.n_features
+                ),
             ));
         }
-        self.ensemble.validate()?;
+        self.validate_schema()?;
+        self.validate_trees()?;
+        let base_score = self.ensemble.base_score;
+        if !base_score.is_finite() {
+            return Err(invalid(
+                ArtifactCheck::BaseScore,
+                format!("the base score is {base_score}; it must be a finite number"),
+            ));
+        }
+        self.validate_link()?;
         self.calibration
             .validate()
-            .map_err(|e| format!("calibration: {e}"))?;
+            .map_err(|e| invalid(ArtifactCheck::Calibration, e))?;
+        self.validate_quantiles()
+    }
+
+    /// Feature names, dictionaries, statistics and histograms.
+    fn validate_schema(&self) -> Result<(), InvalidArtifact> {
+        let mut names = HashSet::with_capacity(self.schema.len());
+        for (i, feature) in self.schema.features.iter().enumerate() {
+            if !names.insert(feature.name.as_str()) {
+                return Err(invalid(
+                    ArtifactCheck::FeatureNames,
+                    format!(
+                        "feature {i} is named {:?}, like an earlier feature; feature names must be unique",
+                        feature.name
+                    ),
+                ));
+            }
+            if let FeatureKind::Categorical { categories } = &feature.kind {
+                let mut codes: HashMap<&str, usize> = HashMap::with_capacity(categories.len());
+                for (code, category) in categories.iter().enumerate() {
+                    if let Some(first) = codes.insert(category, code) {
+                        return Err(invalid(
+                            ArtifactCheck::Categories,
+                            format!(
+                                "feature {:?} lists category {category:?} twice (codes {first} and {code}); each category has one code",
+                                feature.name
+                            ),
+                        ));
+                    }
+                }
+            }
+            let stats = &feature.stats;
+            if stats.missing > stats.rows {
+                return Err(invalid(
+                    ArtifactCheck::FeatureStats,
+                    format!(
+                        "feature {:?} has {} missing values in {} rows",
+                        feature.name, stats.missing, stats.rows
+                    ),
+                ));
+            }
+            validate_histogram(feature).map_err(|m| {
+                invalid(
+                    ArtifactCheck::Histogram,
+                    format!("feature {:?}: {m}", feature.name),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Tree structure and depth, then each node against the schema.
+    fn validate_trees(&self) -> Result<(), InvalidArtifact> {
+        let n_features = self.ensemble.n_features;
+        for (t, tree) in self.ensemble.trees.iter().enumerate() {
+            tree.validate(n_features).map_err(|e| {
+                let check = match e {
+                    TreeError::TooDeep { .. } => ArtifactCheck::TreeDepth,
+                    TreeError::Malformed(_) => ArtifactCheck::TreeStructure,
+                };
+                invalid(check, format!("tree {t}: {e}"))
+            })?;
+            for (i, node) in tree.nodes.iter().enumerate() {
+                let cover = node.cover();
+                if !(cover.is_finite() && cover >= 0.0) {
+                    return Err(invalid(
+                        ArtifactCheck::Covers,
+                        format!("tree {t}, node {i}: cover is {cover}; a cover counts training rows, so it is finite and not negative"),
+                    ));
+                }
+                match node {
+                    Node::Leaf { value, .. } => {
+                        if !value.is_finite() {
+                            return Err(invalid(
+                                ArtifactCheck::LeafValues,
+                                format!("tree {t}, node {i}: leaf value is {value}; leaf values must be finite"),
+                            ));
+                        }
+                    }
+                    Node::Split { feature, rule, .. } => {
+                        // In range: the tree validated against the schema's width.
+                        let feature = &self.schema.features[*feature as usize];
+                        validate_split(feature, rule).map_err(|(check, m)| {
+                            invalid(check, format!("tree {t}, node {i}: {m}"))
+                        })?;
+                    }
+                }
+            }
+        }
+        crate::compiled::category_words(&self.ensemble)
+            .map_err(|m| invalid(ArtifactCheck::CategorySets, m))?;
+        Ok(())
+    }
+
+    /// The link the task and learner call for, and no calibration of
+    /// regression outputs.
+    fn validate_link(&self) -> Result<(), InvalidArtifact> {
+        let (expected, task) = match (&self.task, self.algorithm) {
+            (Task::Regression { .. }, _) => (Link::Identity, "regression"),
+            (Task::BinaryClassification { .. }, Algorithm::GradientBoosting) => {
+                (Link::Logit, "binary classification")
+            }
+            (Task::BinaryClassification { .. }, Algorithm::RandomForest) => {
+                (Link::Probability, "binary classification")
+            }
+        };
+        if self.ensemble.link != expected {
+            return Err(invalid(
+                ArtifactCheck::Link,
+                format!(
+                    "{task} models trained by {} use the {expected:?} link, but this one names {:?}",
+                    self.algorithm, self.ensemble.link
+                ),
+            ));
+        }
+        if matches!(self.task, Task::Regression { .. }) && self.calibration != Calibrator::Identity
+        {
+            return Err(invalid(
+                ArtifactCheck::Calibration,
+                format!(
+                    "a regression model is not calibrated, but this one has a {} calibrator",
+                    self.calibration.name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// 101 finite, ascending quantiles, or none.
+    fn validate_quantiles(&self) -> Result<(), InvalidArtifact> {
+        let q = &self.score_quantiles.values;
+        let fail = |m: String| Err(invalid(ArtifactCheck::ScoreQuantiles, m));
+        if !(q.is_empty() || q.len() == 101) {
+            return fail(format!(
+                "there are {} score quantiles; there must be 101 (the 0th to the 100th percentile), or none",
+                q.len()
+            ));
+        }
+        if let Some(k) = q.iter().position(|v| !v.is_finite()) {
+            return fail(format!(
+                "score quantile {k} is {}; quantiles must be finite",
+                q[k]
+            ));
+        }
+        if let Some(k) = q.windows(2).position(|w| w[1] < w[0]) {
+            return fail(format!(
+                "score quantiles decrease: quantile {} = {} is below quantile {k} = {}",
+                k + 1,
+                q[k + 1],
+                q[k]
+            ));
+        }
         Ok(())
     }
 
@@ -481,6 +864,105 @@ impl ModelArtifact {
             Task::BinaryClassification { label, .. } => label,
             Task::Regression { target } => target,
         }
+    }
+}
+
+/// Checks a feature's histogram against its kind and row count (see
+/// [`ArtifactCheck::Histogram`]); drift checks index bins by these shapes.
+fn validate_histogram(feature: &Feature) -> Result<(), String> {
+    let h = &feature.histogram;
+    match &feature.kind {
+        FeatureKind::Numeric => {
+            if let Some(k) = h.edges.iter().position(|e| e.is_nan()) {
+                return Err(format!("histogram edge {k} is NaN"));
+            }
+            // Training takes edges at quantiles of the sorted values and
+            // drops repeats, so they strictly ascend.
+            if let Some(k) = h.edges.windows(2).position(|w| w[0] >= w[1]) {
+                return Err(format!(
+                    "histogram edges do not strictly ascend: edge {} = {} follows edge {k} = {}",
+                    k + 1,
+                    h.edges[k + 1],
+                    h.edges[k]
+                ));
+            }
+            if h.counts.len() != h.edges.len() + 1 {
+                return Err(format!(
+                    "a numeric histogram with {} edges has {} bins, but there are {} counts",
+                    h.edges.len(),
+                    h.edges.len() + 1,
+                    h.counts.len()
+                ));
+            }
+        }
+        FeatureKind::Categorical { categories } => {
+            if !h.edges.is_empty() {
+                return Err(format!(
+                    "a categorical histogram has no edges, but this one has {}",
+                    h.edges.len()
+                ));
+            }
+            if h.counts.len() != categories.len() {
+                return Err(format!(
+                    "{} categories but {} histogram counts; there is one count per category",
+                    categories.len(),
+                    h.counts.len()
+                ));
+            }
+        }
+    }
+    let rows = feature.stats.rows;
+    let total = h
+        .counts
+        .iter()
+        .try_fold(h.missing, |sum, &c| sum.checked_add(c));
+    match total {
+        Some(total) if total <= rows => Ok(()),
+        Some(total) => Err(format!(
+            "the histogram counts {total} rows ({} of them missing), more than the {rows} rows the feature saw",
+            h.missing
+        )),
+        None => Err(format!(
+            "the histogram counts more than 2^64 rows, more than the {rows} rows the feature saw"
+        )),
+    }
+}
+
+/// Checks a split rule against the feature it splits on.
+fn validate_split(feature: &Feature, rule: &SplitRule) -> Result<(), (ArtifactCheck, String)> {
+    match (rule, &feature.kind) {
+        (SplitRule::Numeric { threshold, .. }, FeatureKind::Numeric) => {
+            if threshold.is_finite() {
+                Ok(())
+            } else {
+                Err((
+                    ArtifactCheck::Thresholds,
+                    format!("the threshold on feature {:?} is {threshold}; training only places thresholds between finite values", feature.name),
+                ))
+            }
+        }
+        (SplitRule::Categorical { left, .. }, FeatureKind::Categorical { categories }) => {
+            // Sorted (the tree validated), so the last code is the largest.
+            match left.last() {
+                Some(&code) if code as usize >= categories.len() => Err((
+                    ArtifactCheck::SplitCategories,
+                    format!(
+                        "the split sends category code {code} of feature {:?} left, but its dictionary has {} categories",
+                        feature.name,
+                        categories.len()
+                    ),
+                )),
+                _ => Ok(()),
+            }
+        }
+        (SplitRule::Numeric { .. }, FeatureKind::Categorical { .. }) => Err((
+            ArtifactCheck::SplitKind,
+            format!("a numeric split on categorical feature {:?}", feature.name),
+        )),
+        (SplitRule::Categorical { .. }, FeatureKind::Numeric) => Err((
+            ArtifactCheck::SplitKind,
+            format!("a categorical split on numeric feature {:?}", feature.name),
+        )),
     }
 }
 
@@ -585,7 +1067,7 @@ mod tests {
             importance: vec![],
             score_quantiles: ScoreQuantiles {
                 source: "train".into(),
-                values: vec![0.0, 1.0],
+                values: (0..=100).map(|i| f64::from(i) / 100.0).collect(),
             },
             feature_spec: None,
         }

@@ -22,6 +22,11 @@
 //! into registers. A block goes through the trees one at a time, so each
 //! tree's nodes stay in cache, and blocks are spread over rayon's pool.
 //!
+//! A categorical split's bitset spans codes 0 to its largest code, so the
+//! sets are limited (per split and in total, in proportion to the number of
+//! nodes) before anything is allocated: the compiled ensemble's memory stays
+//! proportional to the ensemble's size whatever codes a file names.
+//!
 //! Invariant: for every row, [`CompiledEnsemble::raw_score`] and the batch
 //! functions equal [`crate::ensemble::Ensemble::raw_score_reference`] bit for
 //! bit, because all route rows identically and add the same leaf values in
@@ -37,8 +42,12 @@ const CATEGORICAL: u32 = 1 << 31;
 /// Mask of the slot in `slot_flags`.
 const SLOT_MASK: u32 = !CATEGORICAL;
 
-/// Largest categorical bitset, in 64-bit words (category codes below 4,194,304).
+/// Largest categorical bitset of one split, in 64-bit words (category codes
+/// below 4,194,304).
 const MAX_CATEGORY_WORDS: usize = 1 << 16;
+/// Bitset words allowed per node of the ensemble, on top of one largest
+/// bitset ([`MAX_CATEGORY_WORDS`]); see [`category_words`].
+const CATEGORY_WORDS_PER_NODE: usize = 16;
 
 thread_local! {
     /// Per-thread scratch for a block's keys and values (reused across calls).
@@ -109,25 +118,81 @@ fn index(value: usize, what: &str) -> Result<u32, CompileError> {
     u32::try_from(value).map_err(|_| CompileError(format!("too many {what}")))
 }
 
+/// Words of the bitset a categorical split's sorted `set` compiles to.
+fn set_words(set: &[u32]) -> usize {
+    set.last().map_or(0, |max| *max as usize / 64 + 1)
+}
+
+/// The total size, in 64-bit words, of the categorical bitsets the
+/// compiled form of `ensemble` needs, or why it is too large.
+///
+/// A split's bitset covers codes 0 to its largest code, so a set of one
+/// large code costs far more memory than its bytes in a file. One split may
+/// use at most [`MAX_CATEGORY_WORDS`]; all splits together at most that
+/// plus [`CATEGORY_WORDS_PER_NODE`] per node. Trained sets hold codes of a
+/// feature's most frequent categories (dictionaries list those first), a
+/// few words each, far inside both limits; the total limit keeps a crafted
+/// artifact with many sets of large codes from allocating gigabytes (memory
+/// stays proportional to the number of nodes).
+pub(crate) fn category_words(ensemble: &Ensemble) -> Result<usize, String> {
+    let mut total = 0usize;
+    let mut nodes = 0usize;
+    for (t, tree) in ensemble.trees.iter().enumerate() {
+        nodes = nodes.saturating_add(tree.nodes.len());
+        for (i, node) in tree.nodes.iter().enumerate() {
+            if let Node::Split {
+                rule: SplitRule::Categorical { left: set, .. },
+                ..
+            } = node
+            {
+                let words = set_words(set);
+                if words > MAX_CATEGORY_WORDS {
+                    return Err(format!(
+                        "tree {t}, node {i}: category code {} is too large (limit {})",
+                        set.last().copied().unwrap_or(0),
+                        MAX_CATEGORY_WORDS * 64 - 1
+                    ));
+                }
+                total += words;
+            }
+        }
+    }
+    let budget = nodes
+        .saturating_mul(CATEGORY_WORDS_PER_NODE)
+        .saturating_add(MAX_CATEGORY_WORDS);
+    if total > budget {
+        return Err(format!(
+            "the categorical splits need {total} bitset words in all, more than the {budget} \
+             allowed for {nodes} nodes ({CATEGORY_WORDS_PER_NODE} per node plus {MAX_CATEGORY_WORDS}): \
+             their sets name category codes far beyond any trained split"
+        ));
+    }
+    Ok(total)
+}
+
 impl CompiledEnsemble {
     /// Flattens `ensemble`. Fails if a tree is malformed (which a loaded
-    /// artifact could be), so scoring never indexes out of bounds.
+    /// artifact could be), so scoring never indexes out of bounds, or if
+    /// its categorical sets would need too much memory (one split's bitset
+    /// may span 65,536 words, all of them together that plus 16 words per
+    /// node), so a crafted artifact cannot make it allocate gigabytes.
     pub fn new(ensemble: &Ensemble) -> Result<Self, CompileError> {
         ensemble.validate().map_err(CompileError)?;
+        let total_words = category_words(ensemble).map_err(CompileError)?;
         let n_features = ensemble.n_features;
         if n_features == 0 && ensemble.trees.iter().any(|t| t.nodes.len() > 1) {
             return Err(CompileError(
                 "trees split on features but the model has none".into(),
             ));
         }
-        if 2 * n_features > SLOT_MASK as usize {
+        if n_features > SLOT_MASK as usize / 2 {
             return Err(CompileError(format!("{n_features} features are too many")));
         }
         let mut nodes = Vec::new();
         let mut values = Vec::new();
         let mut trees = Vec::with_capacity(ensemble.trees.len());
         let mut numeric_only = Vec::with_capacity(ensemble.trees.len());
-        let mut cat_bits = Vec::new();
+        let mut cat_bits = Vec::with_capacity(total_words);
         for tree in &ensemble.trees {
             let root = nodes.len();
             // Breadth-first: `queue[k]` is (source node, depth) placed at `root + k`.
@@ -171,14 +236,8 @@ impl CompiledEnsemble {
                                 slot_flags: slot,
                             },
                             SplitRule::Categorical { left: set, .. } => {
-                                let words = set.last().map_or(0, |max| *max as usize / 64 + 1);
-                                if words > MAX_CATEGORY_WORDS {
-                                    return Err(CompileError(format!(
-                                        "category code {} is too large (limit {})",
-                                        set.last().copied().unwrap_or(0),
-                                        MAX_CATEGORY_WORDS * 64 - 1
-                                    )));
-                                }
+                                // At most MAX_CATEGORY_WORDS (`category_words`).
+                                let words = set_words(set);
                                 let cat_start = cat_bits.len();
                                 cat_bits.resize(cat_start + words, 0u64);
                                 for code in set {

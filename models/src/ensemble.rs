@@ -74,7 +74,8 @@ impl Ensemble {
         sum
     }
 
-    /// Checks every tree's structure against `n_features`.
+    /// Checks every tree's structure against `n_features`, and its depth
+    /// against [`crate::tree::MAX_TREE_DEPTH`] (see [`Tree::validate`]).
     pub fn validate(&self) -> Result<(), String> {
         for (i, tree) in self.trees.iter().enumerate() {
             tree.validate(self.n_features)

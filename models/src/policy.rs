@@ -33,7 +33,7 @@ use crate::schema::FeatureSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a policy cannot be used; the message names the file and the problem.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{source_name}: {message}")]
 pub struct PolicyError {
     /// The policy file (or `default`).

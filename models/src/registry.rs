@@ -12,12 +12,18 @@
 //! `champion` at it. Two trainers registering the same model at once are
 //! serialised by the lock and get distinct versions. A crash leaves at worst
 //! a stray temporary file, which readers ignore.
+//!
+//! Reading a version ([`Registry::read_version`], which [`Registry::load`]
+//! uses) trusts nothing in the file: it is size-capped, checksummed and
+//! validated by [`ModelArtifact::read_capped`], and must then say it is the
+//! model and version its path names, so a file copied or renamed by hand
+//! cannot serve as another model or version.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use crate::artifact::{ArtifactError, ModelArtifact};
+use crate::artifact::{ArtifactError, ModelArtifact, MAX_ARTIFACT_BYTES};
 use crate::atomic_file::write_atomic;
 
 /// The alias the first version of a model receives.
@@ -104,6 +110,21 @@ pub enum RegistryError {
     /// An artifact failed to load.
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    /// A valid artifact whose name or version differs from its place in
+    /// the registry (a file copied or renamed by hand).
+    #[error("{path}: the file holds model {found_name:?} version {found_version}, but its place in the registry is model '{name}' version {version} (was it copied or renamed by hand?); put it back where it belongs, and register new models with presage-train")]
+    Misfiled {
+        /// The file.
+        path: String,
+        /// Model name its path names.
+        name: String,
+        /// Version its path names.
+        version: u64,
+        /// Model name inside the file.
+        found_name: String,
+        /// Version inside the file.
+        found_version: u64,
+    },
 }
 
 type Result<T> = std::result::Result<T, RegistryError>;
@@ -302,10 +323,44 @@ impl Registry {
         })
     }
 
-    /// Loads and validates the selected version.
+    /// Loads and validates the selected version (see [`Registry::read_version`]).
     pub fn load(&self, name: &str, selector: &VersionSelector) -> Result<ModelArtifact> {
         let version = self.resolve(name, selector)?;
-        Ok(ModelArtifact::read(&self.artifact_path(name, version))?)
+        self.read_version(name, version)
+    }
+
+    /// Reads version `version` of model `name` from its artifact file, at
+    /// most [`MAX_ARTIFACT_BYTES`] (see [`Registry::read_version_capped`]).
+    pub fn read_version(&self, name: &str, version: u64) -> Result<ModelArtifact> {
+        self.read_version_capped(name, version, MAX_ARTIFACT_BYTES)
+    }
+
+    /// Reads version `version` of model `name` from its artifact file: checks
+    /// the name, stats the file and refuses it unread if it is larger than
+    /// `max_bytes`, reads it, checks its checksum, decodes and validates it
+    /// ([`ModelArtifact::read_capped`]), and finally checks that the
+    /// artifact is that model and version ([`RegistryError::Misfiled`]).
+    /// Other failures are [`RegistryError::InvalidName`],
+    /// [`RegistryError::Artifact`] (I/O, size, damage, invalid content).
+    pub fn read_version_capped(
+        &self,
+        name: &str,
+        version: u64,
+        max_bytes: u64,
+    ) -> Result<ModelArtifact> {
+        check_model_name(name)?;
+        let path = self.artifact_path(name, version);
+        let artifact = ModelArtifact::read_capped(&path, max_bytes)?;
+        if artifact.name != name || artifact.version != version {
+            return Err(RegistryError::Misfiled {
+                path: path.display().to_string(),
+                name: name.to_string(),
+                version,
+                found_name: artifact.name,
+                found_version: artifact.version,
+            });
+        }
+        Ok(artifact)
     }
 
     fn lock(&self, name: &str) -> Result<File> {

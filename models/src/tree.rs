@@ -12,8 +12,38 @@
 //! - a categorical value is a dictionary code (see [`crate::schema`]); it goes
 //!   left when the code is in the split's `left` set. Codes the split never saw
 //!   (unseen categories, encoded as `-1`) go right.
+//!
+//! A tree read from a file is checked by [`Tree::validate`] before anything
+//! walks it: children in range, every node reached exactly once (so it is a
+//! tree, without cycles), features in range, sorted category sets, no `NaN`
+//! threshold and at most [`MAX_TREE_DEPTH`] levels. The check is one
+//! iterative walk, like [`Tree::depth`], so a crafted tree of any depth
+//! cannot overflow the stack while it is being checked.
 
 use serde::{Deserialize, Serialize};
+
+/// The deepest tree [`Tree::validate`] accepts: at most 1,024 levels from
+/// the root to the deepest leaf (a single leaf is depth 0).
+///
+/// Our learners stay far below it. Gradient boosting stops at `max_depth`
+/// (at most 64) or at `num_leaves - 1` levels (31 leaves by default).
+/// Random forests grow without a depth limit (up to 131,072 leaves), but
+/// every split needs rows on both sides and narrows one feature to fewer of
+/// its at most 255 bins (or fewer categories), so fully grown trees are
+/// typically tens of levels deep even on millions of rows. Only a path that
+/// peels off a few rows at a time, over and over, through many features
+/// could reach the limit; the learners do not enforce it themselves.
+///
+/// The limit keeps TreeSHAP ([`crate::shap`]) sound on any tree that
+/// validates. Its walk recurses once per level, so a tree of depth `D`
+/// needs `D + 1` stack frames: at 1,024 levels under 256 KiB in optimised
+/// builds and just under 1 MiB in debug builds, against the 2 MiB that
+/// spawned threads (tokio's and rayon's included) get. Its workspace keeps
+/// one copy of the unique-feature path per level, at most
+/// `(D + 1)(D + 2) / 2` elements of 32 bytes (16.8 MB at 1,024 levels,
+/// reached only when each level splits on a new feature). Scoring does not
+/// depend on it: compiled walks are loops of at most `D` steps.
+pub const MAX_TREE_DEPTH: usize = 1024;
 
 /// How a split node routes a feature value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,27 +188,50 @@ impl Tree {
     }
 
     /// Depth of the deepest leaf (a single leaf has depth 0).
+    ///
+    /// Found by the same iterative walk as [`Tree::validate`] (no
+    /// recursion), so even a very deep tree cannot overflow the stack.
+    ///
+    /// # Panics
+    /// If the tree is malformed (a child index out of range, a node reached
+    /// twice or never): validate trees from outside first.
     pub fn depth(&self) -> usize {
-        fn walk(tree: &Tree, index: usize) -> usize {
-            match &tree.nodes[index] {
-                Node::Leaf { .. } => 0,
-                Node::Split { left, right, .. } => {
-                    1 + walk(tree, *left as usize).max(walk(tree, *right as usize))
-                }
-            }
-        }
-        walk(self, 0)
+        self.walk(usize::MAX)
+            .unwrap_or_else(|e| panic!("cannot measure a malformed tree: {e}"))
     }
 
     /// Checks that child indices are in range, every node is reachable once,
-    /// and features are below `n_features`. Used when loading artifacts.
-    pub fn validate(&self, n_features: usize) -> Result<(), String> {
+    /// features are below `n_features`, categorical sets are sorted without
+    /// repeats, no threshold is `NaN`, and the tree is at most
+    /// [`MAX_TREE_DEPTH`] levels deep. Used when loading artifacts and
+    /// compiling, so scoring and TreeSHAP never meet a tree that could make
+    /// them index out of bounds, loop or exhaust the stack.
+    ///
+    /// Thresholds of `±inf` pass: they route like any other number (see the
+    /// artifact's own check, [`crate::artifact::ModelArtifact::validate`],
+    /// for what a trained model may hold).
+    pub fn validate(&self, n_features: usize) -> Result<(), TreeError> {
+        let depth = self.walk(n_features).map_err(TreeError::Malformed)?;
+        if depth > MAX_TREE_DEPTH {
+            return Err(TreeError::TooDeep { depth });
+        }
+        Ok(())
+    }
+
+    /// The structural checks of [`Tree::validate`] (all but the depth
+    /// limit), in one depth-first walk with an explicit stack; returns the
+    /// depth of the deepest leaf.
+    fn walk(&self, n_features: usize) -> Result<usize, String> {
         if self.nodes.is_empty() {
             return Err("tree has no nodes".into());
         }
         let mut seen = vec![false; self.nodes.len()];
-        let mut stack = vec![0usize];
-        while let Some(i) = stack.pop() {
+        // (node, its depth). A node's children are pushed only on its first
+        // visit (a second one is an error), so the stack holds at most two
+        // entries per node.
+        let mut stack = vec![(0usize, 0usize)];
+        let mut deepest = 0;
+        while let Some((i, depth)) = stack.pop() {
             if i >= self.nodes.len() {
                 return Err(format!(
                     "child index {i} is out of range ({} nodes)",
@@ -188,6 +241,7 @@ impl Tree {
             if std::mem::replace(&mut seen[i], true) {
                 return Err(format!("node {i} is reachable twice"));
             }
+            deepest = deepest.max(depth);
             if let Node::Split {
                 feature,
                 rule,
@@ -212,13 +266,31 @@ impl Tree {
                     }
                     _ => {}
                 }
-                stack.push(*left as usize);
-                stack.push(*right as usize);
+                stack.push((*left as usize, depth + 1));
+                stack.push((*right as usize, depth + 1));
             }
         }
         if let Some(i) = seen.iter().position(|s| !s) {
             return Err(format!("node {i} is unreachable"));
         }
-        Ok(())
+        Ok(deepest)
     }
+}
+
+/// Why a tree failed [`Tree::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TreeError {
+    /// A child index is out of range, a node is reached twice or never, a
+    /// feature index is out of range, a category set is unsorted, or a
+    /// threshold is `NaN`.
+    #[error("{0}")]
+    Malformed(String),
+    /// The tree is deeper than [`MAX_TREE_DEPTH`].
+    #[error(
+        "tree is {depth} levels deep, more than the limit of {MAX_TREE_DEPTH} (MAX_TREE_DEPTH); presage-train grows far shallower trees"
+    )]
+    TooDeep {
+        /// Depth of the deepest leaf.
+        depth: usize,
+    },
 }

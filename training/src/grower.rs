@@ -188,7 +188,12 @@ impl<'a> Grower<'a> {
         let split = &self.config.split;
         leaf.len as f64 >= 2.0 * split.min_data_in_leaf.max(1.0)
             && leaf.totals.h >= 2.0 * split.min_sum_hessian_in_leaf
-            && self.config.max_depth.is_none_or(|d| leaf.depth < d)
+            // Unlimited still stops at the depth artifacts may hold.
+            && leaf.depth
+                < self
+                    .config
+                    .max_depth
+                    .unwrap_or(presage_models::tree::MAX_TREE_DEPTH)
     }
 
     fn find_best(

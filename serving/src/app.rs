@@ -3,6 +3,15 @@
 //! request counts and latencies by matched route (never the raw path, so
 //! user ids cannot become metric labels) and logs one line per request
 //! without feature values.
+//!
+//! The same middleware bounds each request: a body must arrive within
+//! `body_read_timeout_ms` (tower-http's body timeout, answered 408), and the
+//! whole request must finish within `request_timeout_ms` (503
+//! `request_timeout`; written here rather than with tower-http's
+//! `TimeoutLayer` so the answer is the API's JSON error with the request
+//! id). A panic in a handler is caught by tower-http's `CatchPanicLayer`
+//! and answered 500 `internal_error` naming the request id, counted in
+//! `presage_panics_total`, instead of dropping the connection.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -13,6 +22,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -24,8 +35,8 @@ pub const REQUEST_ID: &str = "x-request-id";
 
 /// Builds the application.
 pub fn app(state: AppState) -> Router {
-    let limit = state.config.max_body_bytes;
-    Router::new()
+    let limits = state.config.limits.clone();
+    let router = Router::new()
         .route("/predict/{model}", post(predict::predict))
         .route("/predict/{model}/batch", post(predict::predict_batch))
         .route("/models", get(models::list))
@@ -48,12 +59,36 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(crate::openapi::openapi_json))
+        .route("/openapi.json", get(crate::openapi::openapi_json));
+    #[cfg(test)]
+    let router = router.route("/test/panic", get(test_routes::panic));
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn(observe))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn_with_state(
+            limits.request_timeout,
+            observe,
+        ))
         .with_state(state)
+}
+
+/// Marks a response made from a caught panic, for [`observe`].
+#[derive(Debug, Clone, Copy)]
+struct Panicked;
+
+fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    // The payload is not logged: a panic message could quote request data.
+    let mut response = ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "the server failed on this request",
+    )
+    .into_response();
+    response.extensions_mut().insert(Panicked);
+    response
 }
 
 async fn not_found() -> ApiError {
@@ -145,6 +180,7 @@ fn status_label(code: u16) -> &'static str {
         403 => "403",
         404 => "404",
         405 => "405",
+        408 => "408",
         409 => "409",
         413 => "413",
         415 => "415",
@@ -155,7 +191,11 @@ fn status_label(code: u16) -> &'static str {
     }
 }
 
-async fn observe(request: Request, next: Next) -> Response {
+async fn observe(
+    axum::extract::State(timeout): axum::extract::State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = route_label(&request);
     let method = method_label(request.method());
     let id = request
@@ -167,7 +207,32 @@ async fn observe(request: Request, next: Next) -> Response {
     // Per-request spans and lines are debug level: at info, logging every
     // request would cost more than scoring it. Server errors are always logged.
     let span = tracing::debug_span!("request", id = %id, method, route);
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let handled = tokio::time::timeout(timeout, next.run(request).instrument(span.clone())).await;
+    let mut response = match handled {
+        Ok(response) => response,
+        Err(_) => {
+            metrics::counter!("presage_request_timeouts_total", "route" => route).increment(1);
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "request_timeout",
+                format!(
+                    "the request took longer than {} ms (request_timeout_ms); retry, or send fewer rows",
+                    timeout.as_millis()
+                ),
+            )
+            .into_response()
+        }
+    };
+    if response.extensions().get::<Panicked>().is_some() {
+        metrics::counter!("presage_panics_total", "route" => route).increment(1);
+        tracing::error!(request_id = %id, route, "handler panicked");
+        response = ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            format!("the server failed on this request; it is logged under request id {id}"),
+        )
+        .into_response();
+    }
     let elapsed = started.elapsed();
     let status = response.status();
     let status_label = status_label(status.as_u16());
@@ -194,5 +259,90 @@ async fn observe(request: Request, next: Next) -> Response {
 impl From<ApiError> for Response {
     fn from(error: ApiError) -> Response {
         error.into_response()
+    }
+}
+
+#[cfg(test)]
+mod test_routes {
+    /// Panics, to test that a panic becomes a 500 and is counted.
+    pub async fn panic() -> &'static str {
+        panic!("injected by the test route")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use presage_models::registry::Registry;
+    use tower::ServiceExt;
+
+    use crate::config::{Overrides, ServeConfig};
+    use crate::state::AppState;
+    use crate::store::ModelStore;
+
+    async fn get(
+        router: &axum::Router,
+        path: &str,
+        id: Option<&str>,
+    ) -> (StatusCode, String, String) {
+        let mut request = Request::get(path);
+        if let Some(id) = id {
+            request = request.header(super::REQUEST_ID, id);
+        }
+        let response = router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let id = response.headers()[super::REQUEST_ID]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, id, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_request_id_and_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServeConfig::resolve(
+            None,
+            Overrides {
+                registry: Some(dir.path().to_path_buf()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        let (store, _) =
+            ModelStore::open(Registry::new(dir.path()), Default::default(), 1 << 20).unwrap();
+        let mut state = AppState::new(Arc::new(store), config);
+        state.metrics = Some(
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap(),
+        );
+        let router = super::app(state);
+        let (status, id, body) = get(&router, "/test/panic", Some("req-panic-1")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(id, "req-panic-1");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"]["code"], "internal_error");
+        assert_eq!(
+            body["error"]["message"],
+            "the server failed on this request; it is logged under request id req-panic-1"
+        );
+        // The server goes on, and the panic is counted.
+        assert_eq!(get(&router, "/healthz", None).await.0, StatusCode::OK);
+        let (_, _, metrics) = get(&router, "/metrics", None).await;
+        assert!(
+            metrics.contains("presage_panics_total{route=\"other\"} 1"),
+            "{metrics}"
+        );
     }
 }

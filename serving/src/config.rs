@@ -1,6 +1,13 @@
 //! Server configuration: command-line flags, environment variables and an
 //! optional TOML file, merged (flags over environment over file over
 //! defaults) and checked into one [`ServeConfig`] before anything starts.
+//!
+//! Every limit that protects the server from its clients lives here with a
+//! default that suits a sign-up path (see the README's table): request
+//! sizes, heavy-work concurrency, timeouts, the connection limit and the
+//! shutdown grace period. The admin token is an [`AdminToken`], whose `Debug`
+//! is redacted, and config errors never quote the file's text, so the token
+//! cannot leak into a log or an error message.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,6 +39,87 @@ pub struct ConfigFile {
     pub policies: BTreeMap<String, PathBuf>,
     /// Bearer token for the admin endpoints (or `PRESAGE_ADMIN_TOKEN`).
     pub admin_token: Option<String>,
+    /// Most keys in one row's `features` object.
+    pub max_features_per_row: Option<usize>,
+    /// Most rows one `?explain` request may explain.
+    pub max_explain_rows: Option<usize>,
+    /// Batch, explain and drift requests computed at once (the rest wait).
+    pub max_heavy_requests: Option<usize>,
+    /// Most open client connections.
+    pub max_connections: Option<usize>,
+    /// Largest model file loaded, in bytes (checked before reading).
+    pub max_model_bytes: Option<u64>,
+    /// Time a client has to send a request's headers, in milliseconds.
+    pub header_read_timeout_ms: Option<u64>,
+    /// Time a client has to send a request's body, in milliseconds.
+    pub body_read_timeout_ms: Option<u64>,
+    /// Time a whole request may take, in milliseconds.
+    pub request_timeout_ms: Option<u64>,
+    /// After SIGTERM, how long in-flight requests may take before the
+    /// process exits anyway, in milliseconds.
+    pub shutdown_grace_ms: Option<u64>,
+    /// After SIGTERM, how long to keep accepting requests (with `/readyz`
+    /// answering 503) so load balancers notice, in milliseconds.
+    pub shutdown_delay_ms: Option<u64>,
+}
+
+/// The admin bearer token. Its `Debug` output is redacted, and it is only
+/// ever compared in constant time.
+#[derive(Clone)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        AdminToken(token.into())
+    }
+
+    /// Whether `given` is this token, in time independent of both contents
+    /// and lengths (SHA-256 of each, then `subtle`'s constant-time equality).
+    pub fn matches(&self, given: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let (a, b) = (
+            Sha256::digest(self.0.as_bytes()),
+            Sha256::digest(given.as_bytes()),
+        );
+        a.as_slice().ct_eq(b.as_slice()).into()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+/// Limits and timeouts that protect the server from its clients.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Most rows in one batch request (REST and V2).
+    pub max_batch_rows: usize,
+    /// Most keys in one row's `features` object.
+    pub max_features_per_row: usize,
+    /// Most rows one `?explain` request may explain.
+    pub max_explain_rows: usize,
+    /// Batch, explain and drift requests computed at once.
+    pub max_heavy_requests: usize,
+    /// Most open client connections.
+    pub max_connections: usize,
+    /// Largest model file loaded, in bytes.
+    pub max_model_bytes: u64,
+    /// Time to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Time to send a request's body.
+    pub body_read_timeout: Duration,
+    /// Time for a whole request.
+    pub request_timeout: Duration,
+    /// Deadline for in-flight requests after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Time to keep serving, not ready, after SIGTERM.
+    pub shutdown_delay: Duration,
 }
 
 /// Validated configuration.
@@ -41,10 +129,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Registry directory.
     pub registry: PathBuf,
-    /// Largest request body in bytes.
-    pub max_body_bytes: usize,
-    /// Most rows in one batch request.
-    pub max_batch_rows: usize,
+    /// Sizes, concurrency and timeouts.
+    pub limits: Limits,
     /// Reject unknown features.
     pub strict: bool,
     /// Registry poll interval.
@@ -54,7 +140,7 @@ pub struct ServeConfig {
     /// Policy files by model name.
     pub policies: BTreeMap<String, PathBuf>,
     /// Admin token; admin endpoints are disabled without one.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<AdminToken>,
 }
 
 /// Default listen address.
@@ -65,6 +151,27 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 pub const DEFAULT_MAX_BATCH_ROWS: usize = 10_000;
 /// Default registry poll interval.
 pub const DEFAULT_POLL_MS: u64 = 2_000;
+/// Default keys per row.
+pub const DEFAULT_MAX_FEATURES_PER_ROW: usize = 1_000;
+/// Default rows per explained request.
+pub const DEFAULT_MAX_EXPLAIN_ROWS: usize = 100;
+/// Default open connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1_024;
+/// Default model file cap (1 GiB).
+pub const DEFAULT_MAX_MODEL_BYTES: u64 = 1 << 30;
+/// Default header-read timeout.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 5_000;
+/// Default body-read timeout.
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 10_000;
+/// Default whole-request timeout.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// Default shutdown grace period.
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
+
+/// Default heavy-work concurrency: twice the cores.
+pub fn default_max_heavy_requests() -> usize {
+    2 * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
 
 /// A configuration problem, naming the file (or flag) and the value.
 #[derive(Debug, thiserror::Error)]
@@ -100,9 +207,8 @@ impl ServeConfig {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-                let file: ConfigFile = toml::from_str(&text).map_err(|e| {
-                    ConfigError(format!("{}: {}", path.display(), e.to_string().trim_end()))
-                })?;
+                let file: ConfigFile =
+                    toml::from_str(&text).map_err(|e| ConfigError(toml_error(path, &text, &e)))?;
                 (
                     file,
                     path.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -160,6 +266,75 @@ impl ServeConfig {
                 "{name}: the admin token must be at least 16 characters"
             )));
         }
+        let at_least_one = |key: &str, value: Option<usize>, default: usize| match value {
+            Some(0) => Err(ConfigError(format!("{name}: {key} must be at least 1"))),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        let millis = |key: &str, value: Option<u64>, default: u64, min: u64| match value {
+            Some(v) if v < min => Err(ConfigError(format!(
+                "{name}: {key} = {v} is too small (at least {min})"
+            ))),
+            v => Ok(Duration::from_millis(v.unwrap_or(default))),
+        };
+        let limits = Limits {
+            max_body_bytes,
+            max_batch_rows,
+            max_features_per_row: at_least_one(
+                "max_features_per_row",
+                file.max_features_per_row,
+                DEFAULT_MAX_FEATURES_PER_ROW,
+            )?,
+            max_explain_rows: at_least_one(
+                "max_explain_rows",
+                file.max_explain_rows,
+                DEFAULT_MAX_EXPLAIN_ROWS,
+            )?,
+            max_heavy_requests: at_least_one(
+                "max_heavy_requests",
+                file.max_heavy_requests,
+                default_max_heavy_requests(),
+            )?,
+            max_connections: at_least_one(
+                "max_connections",
+                file.max_connections,
+                DEFAULT_MAX_CONNECTIONS,
+            )?,
+            max_model_bytes: match file.max_model_bytes {
+                Some(0) => {
+                    return Err(ConfigError(format!(
+                        "{name}: max_model_bytes must be at least 1"
+                    )))
+                }
+                Some(bytes) => bytes,
+                None => DEFAULT_MAX_MODEL_BYTES,
+            },
+            header_read_timeout: millis(
+                "header_read_timeout_ms",
+                file.header_read_timeout_ms,
+                DEFAULT_HEADER_READ_TIMEOUT_MS,
+                10,
+            )?,
+            body_read_timeout: millis(
+                "body_read_timeout_ms",
+                file.body_read_timeout_ms,
+                DEFAULT_BODY_READ_TIMEOUT_MS,
+                10,
+            )?,
+            request_timeout: millis(
+                "request_timeout_ms",
+                file.request_timeout_ms,
+                DEFAULT_REQUEST_TIMEOUT_MS,
+                10,
+            )?,
+            shutdown_grace: millis(
+                "shutdown_grace_ms",
+                file.shutdown_grace_ms,
+                DEFAULT_SHUTDOWN_GRACE_MS,
+                0,
+            )?,
+            shutdown_delay: millis("shutdown_delay_ms", file.shutdown_delay_ms, 0, 0)?,
+        };
         for model in file.models.iter().flatten().chain(file.policies.keys()) {
             presage_models::registry::check_model_name(model)
                 .map_err(|e| ConfigError(format!("{name}: {e}")))?;
@@ -167,8 +342,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             listen,
             registry,
-            max_body_bytes,
-            max_batch_rows,
+            limits,
             strict: overrides.strict.or(file.strict).unwrap_or(false),
             poll_interval: Duration::from_millis(poll),
             required_models: file.models.unwrap_or_default(),
@@ -177,8 +351,23 @@ impl ServeConfig {
                 .into_iter()
                 .map(|(model, path)| (model, base.join(path)))
                 .collect(),
-            admin_token,
+            admin_token: admin_token.map(AdminToken),
         })
+    }
+}
+
+/// A TOML error as `file:line:column: message`, without the excerpt of the
+/// file that `toml` adds (it could quote the admin token).
+fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("{}:{line}:{column}: {message}", path.display())
+        }
+        None => format!("{}: {message}", path.display()),
     }
 }
 
@@ -202,10 +391,10 @@ mod tests {
         let from_file = ServeConfig::resolve(Some(&path), Overrides::default()).unwrap();
         assert_eq!(from_file.listen.to_string(), "127.0.0.1:9000");
         assert_eq!(from_file.registry, dir.path().join("models"));
-        assert_eq!(from_file.max_batch_rows, 50);
+        assert_eq!(from_file.limits.max_batch_rows, 50);
         assert_eq!(from_file.required_models, vec!["churn".to_string()]);
         assert_eq!(from_file.policies["churn"], dir.path().join("p/churn.toml"));
-        assert_eq!(from_file.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(from_file.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         let overrides = Overrides {
             listen: Some("127.0.0.1:0".into()),
             registry: Some(PathBuf::from("/srv/registry")),
@@ -215,7 +404,7 @@ mod tests {
         let merged = ServeConfig::resolve(Some(&path), overrides).unwrap();
         assert_eq!(merged.listen.to_string(), "127.0.0.1:0");
         assert_eq!(merged.registry, PathBuf::from("/srv/registry"));
-        assert_eq!(merged.max_batch_rows, 7);
+        assert_eq!(merged.limits.max_batch_rows, 7);
     }
 
     #[test]
@@ -233,6 +422,38 @@ mod tests {
         );
         assert!(error("admin_token = \"short\"\n").contains("at least 16 characters"));
         assert!(error("models = [\"bad name\"]\n").contains("invalid model name 'bad name'"));
-        assert!(error("strict = \"yes\"\n").contains("serve.toml"));
+        assert!(error("strict = \"yes\"\n").contains("serve.toml:1:10: invalid type"));
+        assert!(error("max_connections = 0\n")
+            .contains("serve.toml: max_connections must be at least 1"));
+        assert!(error("request_timeout_ms = 1\n")
+            .contains("serve.toml: request_timeout_ms = 1 is too small (at least 10)"));
+    }
+
+    #[test]
+    fn the_admin_token_never_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "do-not-print-this-token";
+        // A type error on the token's line: toml's own message would quote it.
+        let path = write(dir.path(), &format!("admin_token = [\"{secret}\"]\n"));
+        let error = ServeConfig::resolve(Some(&path), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("serve.toml:1:15"), "{error}");
+        assert!(!error.contains(secret), "{error}");
+        // A syntax error on the token's line.
+        let path = write(dir.path(), &format!("admin_token = \"{secret}\" x\n"));
+        let error = ServeConfig::resolve(Some(&path), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains(secret), "{error}");
+        let path = write(dir.path(), &format!("admin_token = \"{secret}\"\n"));
+        let config = ServeConfig::resolve(Some(&path), Overrides::default()).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains(secret), "{debug}");
+        assert!(debug.contains("AdminToken(<redacted>)"), "{debug}");
+        let token = config.admin_token.unwrap();
+        assert!(token.matches(secret));
+        assert!(!token.matches("do-not-print-this-tokeN"));
+        assert!(!token.matches(""));
     }
 }

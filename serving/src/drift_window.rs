@@ -5,7 +5,9 @@
 //!
 //! Recording never blocks scoring: a request that finds the ring busy
 //! (another worker is recording or a drift report is reading it) skips it,
-//! so under heavy load the window samples rather than waits.
+//! so under heavy load the window samples rather than waits. The ring's
+//! memory is allocated by the first recorded row, so a loaded version that
+//! is never scored (an alias other than `champion`) costs nothing.
 
 use std::sync::Mutex;
 
@@ -13,8 +15,13 @@ use presage_models::artifact::ModelArtifact;
 use presage_models::drift::{report, DriftReport};
 use serde::Serialize;
 
-/// Rows kept per loaded version.
+/// Rows kept per loaded version (fewer for very wide models, see
+/// [`DRIFT_WINDOW_BYTES`]).
 pub const DRIFT_WINDOW_ROWS: usize = 10_000;
+
+/// Most bytes one window's rows may take: a model with very many features
+/// keeps fewer rows rather than gigabytes.
+pub const DRIFT_WINDOW_BYTES: usize = 32 << 20;
 
 /// The ring of recent rows.
 struct Ring {
@@ -53,18 +60,25 @@ pub struct LiveDrift {
 }
 
 impl DriftWindow {
-    /// An empty window for rows of `width` features.
+    /// An empty window for up to `capacity` rows of `width` features (at
+    /// most [`DRIFT_WINDOW_BYTES`] of them).
     pub fn new(width: usize, capacity: usize) -> Self {
+        let row_bytes = (width + 1) * std::mem::size_of::<f64>();
         DriftWindow {
             width,
-            capacity,
+            capacity: capacity.min(DRIFT_WINDOW_BYTES / row_bytes),
             ring: Mutex::new(Ring {
-                rows: vec![f64::NAN; width * capacity],
-                probabilities: vec![f64::NAN; capacity],
+                rows: Vec::new(),
+                probabilities: Vec::new(),
                 next: 0,
                 filled: 0,
             }),
         }
+    }
+
+    /// Rows the window holds when full.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Records a scored row, unless the ring is busy (then it is skipped).
@@ -75,6 +89,10 @@ impl DriftWindow {
         let Ok(mut ring) = self.ring.try_lock() else {
             return;
         };
+        if ring.probabilities.is_empty() {
+            ring.rows = vec![f64::NAN; self.width * self.capacity];
+            ring.probabilities = vec![f64::NAN; self.capacity];
+        }
         let at = ring.next;
         ring.rows[at * self.width..(at + 1) * self.width].copy_from_slice(row);
         ring.probabilities[at] = probability;
@@ -115,6 +133,22 @@ impl DriftWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ring_is_allocated_by_the_first_row() {
+        let w = DriftWindow::new(4, 10_000);
+        assert_eq!(w.ring.lock().unwrap().rows.capacity(), 0);
+        w.record(&[1.0; 4], 0.5);
+        assert_eq!(w.ring.lock().unwrap().rows.len(), 40_000);
+    }
+
+    #[test]
+    fn a_very_wide_model_keeps_fewer_rows() {
+        let w = DriftWindow::new(100_000, DRIFT_WINDOW_ROWS);
+        assert_eq!(w.capacity, 41);
+        w.record(&vec![0.0; 100_000], 0.5);
+        assert!(w.ring.lock().unwrap().rows.len() * 8 <= DRIFT_WINDOW_BYTES);
+    }
 
     #[test]
     fn the_ring_keeps_the_latest_rows() {

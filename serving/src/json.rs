@@ -56,22 +56,61 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
-        match axum::body::Bytes::from_request(req, state).await {
-            Ok(bytes) => Ok(JsonBody(bytes)),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "the request body is larger than the server's limit (max_body_bytes)",
-                ))
-            }
-            Err(rejection) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unreadable_body",
-                rejection.body_text(),
-            )),
-        }
+        read_bytes(req, state).await.map(JsonBody)
     }
+}
+
+/// A request body of any content type, read as bytes within the body limit
+/// (for the V2 routes, which take JSON without a content type and Triton's
+/// binary framing). Rejections match [`JsonBody`]'s.
+#[derive(Debug, Clone)]
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        read_bytes(req, state).await.map(RawBody)
+    }
+}
+
+/// Reads the body within the limit, mapping rejections to API errors.
+async fn read_bytes<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    match axum::body::Bytes::from_request(req, state).await {
+        Ok(bytes) => Ok(bytes),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is larger than the server's limit (max_body_bytes)",
+            ))
+        }
+        Err(rejection) if body_timed_out(&rejection) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body did not arrive in time (body_read_timeout_ms)",
+        )),
+        Err(rejection) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            rejection.body_text(),
+        )),
+    }
+}
+
+/// Whether reading the body failed because tower-http's body timeout fired.
+fn body_timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 fn rejection_to_error(rejection: JsonRejection) -> ApiError {

@@ -1,7 +1,9 @@
 //! `presage-serve`: serves the champion of every model in a registry over
 //! HTTP. Thin: configuration is merged and checked first, then the store is
 //! loaded, the registry poller started and the server run until SIGTERM or
-//! Ctrl-C, after which in-flight requests drain and the process exits 0.
+//! Ctrl-C. Then `/readyz` answers 503 at once; after `shutdown_delay_ms` the
+//! server stops accepting, in-flight requests drain for at most
+//! `shutdown_grace_ms`, and the process exits 0.
 //! Exit codes: 0 after a clean shutdown, 1 on a runtime failure (e.g. the
 //! port is taken), 2 on a bad configuration or segment policy.
 
@@ -15,6 +17,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use presage_models::registry::{Registry, REGISTRY_ENV};
 use presage_serving::app::app;
 use presage_serving::config::{Overrides, ServeConfig};
+use presage_serving::server::{self, Drained};
 use presage_serving::state::AppState;
 use presage_serving::store::ModelStore;
 
@@ -98,7 +101,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(serve(config))
+    let code = runtime.block_on(serve(config));
+    // Blocking work still running past the grace period is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
 }
 
 async fn serve(config: ServeConfig) -> ExitCode {
@@ -123,14 +129,17 @@ async fn serve(config: ServeConfig) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (store, report) =
-        match ModelStore::open(Registry::new(&config.registry), config.policies.clone()) {
-            Ok(opened) => opened,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        };
+    let (store, report) = match ModelStore::open(
+        Registry::new(&config.registry),
+        config.policies.clone(),
+        config.limits.max_model_bytes,
+    ) {
+        Ok(opened) => opened,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     for failure in &report.failed {
         tracing::error!(failure = %failure, "model failed to load");
     }
@@ -160,41 +169,50 @@ async fn serve(config: ServeConfig) -> ExitCode {
             loop {
                 ticker.tick().await;
                 let store = store.clone();
-                let report = tokio::task::spawn_blocking(move || store.reload()).await;
-                if let Ok(report) = report {
-                    for loaded in &report.loaded {
-                        tracing::info!(version = %loaded, "model version loaded");
+                match tokio::task::spawn_blocking(move || store.reload()).await {
+                    Ok(report) => {
+                        for loaded in &report.loaded {
+                            tracing::info!(version = %loaded, "model version loaded");
+                        }
+                        for promoted in &report.promoted {
+                            tracing::info!(change = %promoted, "champion swapped in");
+                        }
+                        for failure in &report.failed {
+                            tracing::error!(failure = %failure, "model failed to load; previous version keeps serving");
+                        }
                     }
-                    for promoted in &report.promoted {
-                        tracing::info!(change = %promoted, "champion swapped in");
-                    }
-                    for failure in &report.failed {
-                        tracing::error!(failure = %failure, "model failed to load; previous version keeps serving");
+                    Err(e) => {
+                        metrics::counter!("presage_reload_failures_total").increment(1);
+                        tracing::error!(error = %e, "registry reload failed; the catalog is unchanged");
                     }
                 }
             }
         })
     };
 
-    let state = AppState {
-        store,
-        config: Arc::new(config),
-        metrics,
+    let limits = config.limits.clone();
+    let mut state = AppState::new(store, config);
+    state.metrics = metrics;
+    let draining = {
+        let state = state.clone();
+        async move {
+            shutdown_signal().await;
+            state.begin_shutdown();
+            tracing::info!("shutdown signal received; /readyz now answers 503");
+            tokio::time::sleep(limits.shutdown_delay).await;
+            tracing::info!("no longer accepting connections; draining in-flight requests");
+        }
     };
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let drained = server::serve(listener, app(state), &limits, draining).await;
     poller.abort();
-    match served {
-        Ok(()) => {
-            tracing::info!("shut down cleanly");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: server failed: {e}");
-            ExitCode::from(1)
-        }
+    match drained {
+        Drained::Cleanly => tracing::info!("shut down cleanly"),
+        Drained::AtDeadline => tracing::warn!(
+            grace_ms = limits.shutdown_grace.as_millis() as u64,
+            "shutdown grace period over; closing the remaining connections"
+        ),
     }
+    ExitCode::SUCCESS
 }
 
 async fn shutdown_signal() {
@@ -213,5 +231,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received; draining in-flight requests");
 }

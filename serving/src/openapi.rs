@@ -4,18 +4,25 @@
 //! (no 404/405 from the router) and that every route of the router is
 //! documented.
 
+use axum::extract::State;
 use axum::Json;
+use serde_json::{json, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::config::Limits;
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::admin::{self, AliasRequest};
 use crate::routes::predict::{
     self, BatchRequest, BatchResponse, Onboarding, PredictRequest, PredictResponse, Prediction,
     Reason,
 };
-use crate::routes::v2::{self, InferInput, InferRequest};
+use crate::routes::v2::tensors::{
+    Datatype, InferInput, InferRequest, RequestParameters, RequestedOutput, TensorParameters,
+};
+use crate::routes::v2::{self, InferResponse, OutputTensor};
 use crate::routes::{health, models};
+use crate::state::AppState;
 
 /// The API description.
 #[derive(OpenApi)]
@@ -42,9 +49,10 @@ use crate::routes::{health, models};
     ),
     components(schemas(
         PredictRequest, PredictResponse, Prediction, Onboarding, Reason, BatchRequest, BatchResponse,
-        AliasRequest, InferRequest, InferInput, ErrorBody, ErrorDetail,
+        AliasRequest, InferRequest, InferInput, Datatype, TensorParameters, RequestedOutput,
+        RequestParameters, InferResponse, OutputTensor, ErrorBody, ErrorDetail,
     )),
-    modifiers(&AdminToken)
+    modifiers(&AdminToken, &EveryRoute)
 )]
 pub struct ApiDoc;
 
@@ -60,8 +68,80 @@ impl Modify for AdminToken {
     }
 }
 
+/// Answers any route can give, added to every operation: 500 when a handler
+/// fails (the body names the request id), 503 when the request took longer
+/// than `request_timeout_ms`, and, for routes with a body, 408 when the
+/// body did not arrive within `body_read_timeout_ms`.
+struct EveryRoute;
+
+impl Modify for EveryRoute {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                if operation.request_body.is_some() {
+                    responses
+                        .entry("408".into())
+                        .or_insert_with(|| error("The body did not arrive in time").into());
+                }
+                responses.entry("500".into()).or_insert_with(|| {
+                    error("The server failed on this request (the message names the request id)")
+                        .into()
+                });
+                responses.entry("503".into()).or_insert_with(|| {
+                    error("The request took too long, or the server is shutting down").into()
+                });
+            }
+        }
+    }
+}
+
+/// The document for a server with these limits: the generated document,
+/// with the configured sizes (rows per batch, features per row) and the
+/// value types the parsers accept written into the request schemas, which
+/// the derive macros cannot say.
+pub fn document(limits: &Limits) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let schemas = &mut doc["components"]["schemas"];
+    let value = json!({"type": ["number", "string", "null"]});
+    schemas["PredictRequest"]["additionalProperties"] = json!(false);
+    schemas["PredictRequest"]["properties"]["user_id"] = json!({"type": ["string", "number", "null"], "description": "The caller's id for the user (echoed back; never logged)."});
+    let features = &mut schemas["PredictRequest"]["properties"]["features"];
+    features["additionalProperties"] = value;
+    features["maxProperties"] = json!(limits.max_features_per_row);
+    schemas["BatchRequest"]["additionalProperties"] = json!(false);
+    let rows = &mut schemas["BatchRequest"]["properties"]["rows"];
+    rows["minItems"] = json!(1);
+    rows["maxItems"] = json!(limits.max_batch_rows);
+    let inputs = &mut schemas["InferRequest"]["properties"]["inputs"];
+    inputs["minItems"] = json!(1);
+    inputs["maxItems"] = json!(limits.max_features_per_row);
+    let shape = &mut schemas["InferInput"]["properties"]["shape"];
+    shape["minItems"] = json!(1);
+    shape["maxItems"] = json!(2);
+    doc
+}
+
 /// `GET /openapi.json`.
 #[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, description = "This document", body = Object)))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json(State(state): State<AppState>) -> Json<Value> {
+    Json(document(&state.config.limits))
 }

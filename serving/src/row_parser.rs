@@ -14,6 +14,13 @@
 //! ignored, or rejected with 422 when the server runs with `strict = true`.
 //! When the caller asks for explanations, the values as sent are kept too,
 //! for the `reasons`.
+//!
+//! Sizes are checked while parsing, before anything grows from them: a batch
+//! stops at `max_batch_rows + 1` rows and a row at `max_features_per_row + 1`
+//! keys, each answered 422 without reading further. Warnings are bounded per
+//! row: past [`LISTED`] missing (or unknown) features the rest are counted in
+//! one summary warning, so a batch of empty rows answers with one short line
+//! per row instead of one line per feature per row.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -70,12 +77,28 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
     }
 }
 
-/// Parsing state shared by the seeds: the model, strictness, and the first
+/// Missing or unknown features named one by one in a row's warnings; past
+/// this many, one summary warning names these and counts the rest.
+pub const LISTED: usize = 3;
+
+/// How a body is parsed: the size limits and the options of the request.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseOptions {
+    /// Reject unknown features instead of warning.
+    pub strict: bool,
+    /// Keep the values as sent (for explanations).
+    pub keep_values: bool,
+    /// Most rows in a batch (the parser stops at one more).
+    pub max_rows: usize,
+    /// Most keys in one `features` object (the parser stops at one more).
+    pub max_features: usize,
+}
+
+/// Parsing state shared by the seeds: the model, the options, and the first
 /// API error met (serde errors cannot carry it, so it is kept here).
 struct Context<'m> {
     model: &'m LoadedVersion,
-    strict: bool,
-    keep_values: bool,
+    options: ParseOptions,
     error: RefCell<Option<ApiError>>,
 }
 
@@ -166,15 +189,27 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
         let schema = &model.artifact.schema;
         let mut row = vec![f64::NAN; schema.len()];
         let mut given = vec![false; schema.len()];
-        let mut sent = self
-            .context
-            .keep_values
-            .then(|| vec![Value::Null; schema.len()]);
+        let options = self.context.options;
+        let mut sent = options.keep_values.then(|| vec![Value::Null; schema.len()]);
         let mut unseen = Vec::new();
         let mut unknown = Vec::new();
+        let mut unknown_count = 0usize;
+        let mut keys = 0usize;
         while let Some(Key(name)) = map.next_key::<Key>()? {
+            keys += 1;
+            if keys > options.max_features {
+                return Err(self.context.fail(ApiError::invalid(
+                    "too_many_features",
+                    format!(
+                        "more than {} features in one row (max_features_per_row); this model has {}",
+                        options.max_features,
+                        schema.len()
+                    ),
+                    self.field,
+                )));
+            }
             let Some(&position) = model.positions.get(name.as_ref()) else {
-                if self.context.strict {
+                if options.strict {
                     return Err(self.context.fail(ApiError::invalid(
                         "unknown_feature",
                         format!("'{name}' is not a feature of this model (the server runs with strict = true)"),
@@ -182,7 +217,10 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
                     )));
                 }
                 map.next_value::<IgnoredAny>()?;
-                unknown.push(name.into_owned());
+                unknown_count += 1;
+                if unknown.len() < LISTED {
+                    unknown.push(name.into_owned());
+                }
                 continue;
             };
             given[position] = true;
@@ -224,7 +262,7 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
             };
         }
         // Warnings: unseen categories and unknown features by name, then
-        // missing features in schema order.
+        // missing features in schema order; long lists are summarised.
         let mut named: Vec<(String, String)> = unseen
             .iter()
             .map(|&p| {
@@ -234,21 +272,41 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
                     format!("unseen category for '{name}', scored as an unseen category"),
                 )
             })
-            .chain(
+            .collect();
+        if unknown_count > LISTED {
+            named.push((
+                unknown[0].clone(),
+                summary(unknown_count, &unknown, "unknown features", "ignored"),
+            ));
+        } else {
+            named.extend(
                 unknown
                     .into_iter()
                     .map(|name| (name.clone(), format!("unknown feature '{name}' ignored"))),
-            )
-            .collect();
+            );
+        }
         named.sort_by(|a, b| a.0.cmp(&b.0));
         let mut warnings: Vec<String> = named.into_iter().map(|(_, w)| w).collect();
-        for (feature, given) in schema.features.iter().zip(&given) {
-            if !given {
-                warnings.push(format!(
-                    "missing feature '{}' scored as missing",
-                    feature.name
-                ));
-            }
+        let missing: Vec<&str> = schema
+            .features
+            .iter()
+            .zip(&given)
+            .filter(|(_, given)| !**given)
+            .map(|(feature, _)| feature.name.as_str())
+            .collect();
+        if missing.len() > LISTED {
+            warnings.push(summary(
+                missing.len(),
+                &missing[..LISTED],
+                "features missing",
+                "scored as missing",
+            ));
+        } else {
+            warnings.extend(
+                missing
+                    .iter()
+                    .map(|name| format!("missing feature '{name}' scored as missing")),
+            );
         }
         Ok(EncodedRow {
             row,
@@ -256,6 +314,17 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
             sent,
         })
     }
+}
+
+/// One warning for many features: `19 features missing, scored as missing:
+/// 'a', 'b', 'c' and 16 more`.
+fn summary(count: usize, first: &[impl AsRef<str>], what: &str, outcome: &str) -> String {
+    let names: Vec<String> = first.iter().map(|n| format!("'{}'", n.as_ref())).collect();
+    format!(
+        "{count} {what}, {outcome}: {} and {} more",
+        names.join(", "),
+        count - first.len()
+    )
 }
 
 fn describe(cell: &Cell) -> &'static str {
@@ -371,11 +440,21 @@ impl<'de> Visitor<'de> for RowsSeed<'_, '_> {
         f.write_str("an array of users")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<ParsedUser>, A::Error> {
-        let mut users = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let max_rows = self.context.options.max_rows;
+        let mut users = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(max_rows));
         while let Some(user) = seq.next_element_seed(UserSeed {
             context: self.context,
             prefix: format!("rows[{}].", users.len()),
         })? {
+            if users.len() == max_rows {
+                return Err(self.context.fail(ApiError::invalid(
+                    "batch_too_large",
+                    format!(
+                        "more than {max_rows} rows; this server's limit is {max_rows} (max_batch_rows)"
+                    ),
+                    "rows",
+                )));
+            }
             users.push(user);
         }
         Ok(users)
@@ -385,8 +464,7 @@ impl<'de> Visitor<'de> for RowsSeed<'_, '_> {
 fn parse_with<T>(
     body: &[u8],
     model: &LoadedVersion,
-    strict: bool,
-    keep_values: bool,
+    options: ParseOptions,
     run: impl FnOnce(
         &Context,
         &mut serde_json::Deserializer<serde_json::de::SliceRead>,
@@ -394,8 +472,7 @@ fn parse_with<T>(
 ) -> Result<T, ApiError> {
     let context = Context {
         model,
-        strict,
-        keep_values,
+        options,
         error: RefCell::new(None),
     };
     let mut deserializer = serde_json::Deserializer::from_slice(body);
@@ -424,15 +501,13 @@ fn json_error(e: &serde_json::Error) -> ApiError {
     }
 }
 
-/// Parses a `POST /predict/{model}` body; `keep_values` keeps the values
-/// as sent (for explanations).
+/// Parses a `POST /predict/{model}` body.
 pub fn parse_user(
     body: &[u8],
     model: &LoadedVersion,
-    strict: bool,
-    keep_values: bool,
+    options: ParseOptions,
 ) -> Result<ParsedUser, ApiError> {
-    parse_with(body, model, strict, keep_values, |context, d| {
+    parse_with(body, model, options, |context, d| {
         UserSeed {
             context,
             prefix: String::new(),
@@ -441,15 +516,13 @@ pub fn parse_user(
     })
 }
 
-/// Parses a `POST /predict/{model}/batch` body; `keep_values` as in
-/// [`parse_user`].
+/// Parses a `POST /predict/{model}/batch` body.
 pub fn parse_batch(
     body: &[u8],
     model: &LoadedVersion,
-    strict: bool,
-    keep_values: bool,
+    options: ParseOptions,
 ) -> Result<Vec<ParsedUser>, ApiError> {
-    parse_with(body, model, strict, keep_values, |context, d| {
+    parse_with(body, model, options, |context, d| {
         BatchSeed { context }.deserialize(d)
     })
 }

@@ -1,11 +1,14 @@
-//! Shared server state: the model store, the configuration and the metrics
-//! handle. Cloned into every handler (all fields are cheap to clone).
+//! Shared server state: the model store, the configuration, the metrics
+//! handle, the heavy-work pool and the shutdown flag. Cloned into every
+//! handler (all fields are cheap to clone).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::ServeConfig;
+use crate::heavy::HeavyPool;
 use crate::store::ModelStore;
 
 /// State handed to every handler.
@@ -17,6 +20,10 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     /// Renders `/metrics` (absent when no recorder was installed).
     pub metrics: Option<PrometheusHandle>,
+    /// Runs batch scoring, explanations and drift reports.
+    pub heavy: HeavyPool,
+    /// Set on SIGTERM: readiness answers 503 from then on.
+    pub shutting_down: Arc<AtomicBool>,
 }
 
 /// Whether the server is ready, and why not.
@@ -26,17 +33,35 @@ pub struct Readiness {
     pub servable: Vec<String>,
     /// Required models (from the config) that cannot.
     pub missing: Vec<String>,
+    /// The server received SIGTERM and is draining.
+    pub shutting_down: bool,
 }
 
 impl Readiness {
-    /// Ready: every required model (or, with none configured, at least one
-    /// model) is loaded.
+    /// Ready: not shutting down, and every required model (or, with none
+    /// configured, at least one model) is loaded.
     pub fn ready(&self) -> bool {
-        self.missing.is_empty() && !self.servable.is_empty()
+        !self.shutting_down && self.missing.is_empty() && !self.servable.is_empty()
     }
 }
 
 impl AppState {
+    /// State for a store and a configuration, with no metrics recorder.
+    pub fn new(store: Arc<ModelStore>, config: ServeConfig) -> Self {
+        AppState {
+            store,
+            heavy: HeavyPool::new(config.limits.max_heavy_requests),
+            config: Arc::new(config),
+            metrics: None,
+            shutting_down: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Marks the server as draining (readiness turns 503).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
     /// Readiness of the current catalog (shared by `/readyz` and the V2 route).
     pub fn readiness(&self) -> Readiness {
         let servable = self.store.catalog().servable();
@@ -47,6 +72,10 @@ impl AppState {
             .filter(|m| !servable.contains(m))
             .cloned()
             .collect();
-        Readiness { servable, missing }
+        Readiness {
+            servable,
+            missing,
+            shutting_down: self.shutting_down.load(Ordering::SeqCst),
+        }
     }
 }

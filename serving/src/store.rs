@@ -3,24 +3,36 @@
 //! The [`ModelStore`] holds an immutable [`Catalog`] behind an `ArcSwap`:
 //! request handlers take a snapshot with one atomic load and never wait.
 //! [`ModelStore::reload`] builds a complete new catalog from the registry
-//! beside the serving one: versions already loaded are reused, new versions
-//! are read (which verifies their checksum), compiled, checked against their
-//! segment policy and warmed up with a few predictions, and only then is the
-//! new catalog swapped in with one atomic store. A version that fails to load
-//! is recorded (and counted in `/metrics`); if it was meant to become
-//! `champion`, the previous champion keeps serving.
+//! beside the serving one and swaps it in with one atomic store.
+//!
+//! Only versions that can be served are loaded: those an alias points to,
+//! plus versions a request asked for by number (`?version=N`, loaded on
+//! demand by [`ModelStore::load_on_demand`], at most [`ON_DEMAND_VERSIONS`]
+//! per model). Loading a version reads it (size cap, checksum, validation),
+//! compiles it, checks it against its segment policy and warms it up; old
+//! unaliased versions are never read. A version that fails any of these is
+//! remembered as failed, with its file's size and mtime and the policy's
+//! text, and is not retried until one of them changes: no reload loop, and
+//! each model's error list holds one line per failed servable version. If
+//! the version that failed was meant to become `champion`, the previous
+//! champion keeps serving. At start-up, a policy that does not fit a version
+//! an alias points to stops the server; any other failure is reported.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use presage_models::artifact::ModelArtifact;
 use presage_models::compiled::CompiledEnsemble;
+use presage_models::policy::{policy_file, PolicyError, SegmentPolicy};
 use presage_models::registry::{Registry, CHAMPION};
 
 use crate::drift_window::{DriftWindow, DRIFT_WINDOW_ROWS};
-use crate::policy::{policy_file, PolicyError, SegmentPolicy};
+
+/// Versions loaded on demand (by `?version=N`) kept per model.
+pub const ON_DEMAND_VERSIONS: usize = 4;
 
 /// One loaded model version, ready to score.
 #[derive(Debug)]
@@ -105,15 +117,19 @@ pub struct ModelEntry {
     pub name: String,
     /// The version `champion` serves (the last one that loaded).
     pub champion: Option<u64>,
-    /// Loaded versions.
+    /// Loaded versions: those aliases point to, and those loaded on demand.
     pub versions: BTreeMap<u64, Arc<LoadedVersion>>,
+    /// Every version in the registry, loaded or not.
+    pub available: Vec<u64>,
+    /// Versions loaded on demand, oldest first.
+    on_demand: Vec<u64>,
     /// Aliases in the registry (alias → version).
     pub aliases: BTreeMap<String, u64>,
     /// Where the policy came from (`default` or a file).
     pub policy_source: String,
     /// The policy file's text, to notice edits.
     policy_text: Option<String>,
-    /// Load failures not yet resolved, newest last.
+    /// Why servable versions failed to load: one line per version.
     pub errors: Vec<String>,
 }
 
@@ -125,7 +141,7 @@ impl ModelEntry {
 }
 
 /// An immutable snapshot of every loaded model.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Catalog {
     /// Models by name.
     pub models: BTreeMap<String, ModelEntry>,
@@ -149,19 +165,60 @@ pub struct ReloadReport {
     pub loaded: Vec<String>,
     /// Champions that moved: `model: old -> new`.
     pub promoted: Vec<String>,
-    /// Failures: `model@version: reason`.
+    /// New failures: `model@version: reason` (each reported once).
     pub failed: Vec<String>,
+}
+
+/// Why a version could not be loaded.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    /// The version is not in the registry.
+    #[error("model '{model}' has no version {version} in the registry")]
+    NotFound {
+        /// Model name.
+        model: String,
+        /// Version asked for.
+        version: u64,
+    },
+    /// The artifact cannot be read, or is invalid.
+    #[error("{0}")]
+    Artifact(String),
+    /// The segment policy does not fit the version's schema.
+    #[error("{0}")]
+    Policy(PolicyError),
+    /// Compiling or warming up failed.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+/// A remembered failure: the file and policy it was for, and the reason.
+#[derive(Debug, Clone, PartialEq)]
+struct Failure {
+    stamp: Option<(u64, SystemTime)>,
+    policy_text: Option<String>,
+    message: String,
+    /// The policy did not fit (rather than the file being bad).
+    policy: bool,
+}
+
+/// A model's policy, as read for one build.
+struct PolicySource {
+    source: String,
+    text: Option<String>,
 }
 
 /// Holds the serving catalog and rebuilds it from the registry.
 pub struct ModelStore {
     registry: Registry,
     policy_files: BTreeMap<String, PathBuf>,
+    /// Largest artifact file read (checked with `stat` first).
+    max_model_bytes: u64,
     catalog: ArcSwap<Catalog>,
-    /// Artifact files that failed, with their size and mtime, so a broken
-    /// file is not re-read (and re-reported) on every poll.
-    failed_files: Mutex<HashMap<PathBuf, (u64, std::time::SystemTime)>>,
-    /// Serialises reloads (the poller and the admin endpoint).
+    /// Versions that failed, by artifact path, not retried until the file or
+    /// the policy changes.
+    failures: Mutex<HashMap<PathBuf, Failure>>,
+    /// Serialises catalog changes (the poller, the admin routes and
+    /// on-demand loads).
     reload_lock: Mutex<()>,
 }
 
@@ -171,17 +228,20 @@ pub struct ModelStore {
 pub struct StartupError(#[from] PolicyError);
 
 impl ModelStore {
-    /// Loads every model in the registry. A bad policy is an error (the
-    /// server must not start with it); unreadable artifacts are recorded.
+    /// Loads every model's aliased versions, refusing files over
+    /// `max_model_bytes` unread. A policy that does not fit one is an error
+    /// (the server must not start with it); other failures are recorded.
     pub fn open(
         registry: Registry,
         policy_files: BTreeMap<String, PathBuf>,
+        max_model_bytes: u64,
     ) -> Result<(Self, ReloadReport), StartupError> {
         let store = ModelStore {
             registry,
             policy_files,
+            max_model_bytes,
             catalog: ArcSwap::from_pointee(Catalog::default()),
-            failed_files: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
             reload_lock: Mutex::new(()),
         };
         let (catalog, report) = store.build(&Catalog::default(), true)?;
@@ -221,12 +281,115 @@ impl ModelStore {
         }
     }
 
+    /// Loads a version fully (read, validate, compile, policy check, warm-up)
+    /// without putting it in the catalog: the admin route does this before
+    /// it moves an alias.
+    pub fn prepare(&self, name: &str, version: u64) -> Result<Arc<LoadedVersion>, LoadError> {
+        let current = self.catalog.load_full();
+        if let Some(loaded) = current
+            .models
+            .get(name)
+            .and_then(|entry| entry.versions.get(&version))
+        {
+            return Ok(loaded.clone());
+        }
+        let policy = self.read_policy(name).map_err(LoadError::Policy)?;
+        self.load_version(name, version, &policy).map(Arc::new)
+    }
+
+    /// The loaded `version` of `name`, loading it now if it is in the
+    /// registry but not loaded (it then stays loaded, up to
+    /// [`ON_DEMAND_VERSIONS`] per model).
+    pub fn load_on_demand(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Arc<LoadedVersion>, LoadError> {
+        let _guard = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.catalog.load_full();
+        let Some(entry) = current.models.get(name) else {
+            return Err(LoadError::NotFound {
+                model: name.to_string(),
+                version,
+            });
+        };
+        if let Some(loaded) = entry.versions.get(&version) {
+            return Ok(loaded.clone());
+        }
+        if !entry.available.contains(&version) {
+            return Err(LoadError::NotFound {
+                model: name.to_string(),
+                version,
+            });
+        }
+        let policy = PolicySource {
+            source: entry.policy_source.clone(),
+            text: entry.policy_text.clone(),
+        };
+        let path = self.registry.artifact_path(name, version);
+        if let Some(failure) = self.known_failure(&path, &policy.text) {
+            return Err(LoadError::Unusable(failure.message));
+        }
+        let loaded = match self.load_version(name, version, &policy) {
+            Ok(loaded) => Arc::new(loaded),
+            Err(e) => {
+                self.remember(name, &path, &policy.text, version, &e);
+                return Err(e);
+            }
+        };
+        let mut catalog = (*current).clone();
+        if let Some(entry) = catalog.models.get_mut(name) {
+            entry.versions.insert(version, loaded.clone());
+            entry.on_demand.push(version);
+            if entry.on_demand.len() > ON_DEMAND_VERSIONS {
+                let evicted = entry.on_demand.remove(0);
+                if !entry.aliases.values().any(|v| *v == evicted) && entry.champion != Some(evicted)
+                {
+                    entry.versions.remove(&evicted);
+                }
+            }
+        }
+        self.catalog.store(Arc::new(catalog));
+        Ok(loaded)
+    }
+
     fn policy_for(&self, name: &str) -> (String, Option<PathBuf>) {
         let explicit = self.policy_files.get(name).map(PathBuf::as_path);
         match policy_file(explicit, self.registry.root(), name) {
             Some(path) => (path.display().to_string(), Some(path)),
             None => ("default".to_string(), None),
         }
+    }
+
+    fn read_policy(&self, name: &str) -> Result<PolicySource, PolicyError> {
+        let (source, path) = self.policy_for(name);
+        let text = match &path {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| PolicyError {
+                source_name: path.display().to_string(),
+                message: e.to_string(),
+            })?),
+            None => None,
+        };
+        Ok(PolicySource { source, text })
+    }
+
+    /// Reads, checks, compiles and warms up one version.
+    fn load_version(
+        &self,
+        name: &str,
+        version: u64,
+        policy: &PolicySource,
+    ) -> Result<LoadedVersion, LoadError> {
+        let artifact = self
+            .registry
+            .read_version_capped(name, version, self.max_model_bytes)
+            .map_err(|e| LoadError::Artifact(e.to_string()))?;
+        let segments = match &policy.text {
+            Some(text) => SegmentPolicy::parse(text, &policy.source, &artifact.schema)
+                .map_err(LoadError::Policy)?,
+            None => SegmentPolicy::default_policy(),
+        };
+        LoadedVersion::new(artifact, segments).map_err(LoadError::Unusable)
     }
 
     fn build(
@@ -240,34 +403,25 @@ impl ModelStore {
             Ok(names) => names,
             Err(e) => {
                 report.failed.push(e.to_string());
-                return Ok((clone_catalog(current), report));
+                return Ok((current.clone(), report));
             }
         };
         for name in names {
             let previous = current.models.get(&name);
-            let (policy_source, policy_path) = self.policy_for(&name);
-            let policy_text = match &policy_path {
-                Some(path) => match std::fs::read_to_string(path) {
-                    Ok(text) => Some(text),
-                    Err(e) => {
-                        let error = PolicyError {
-                            source_name: path.display().to_string(),
-                            message: e.to_string(),
-                        };
-                        if startup {
-                            return Err(error.into());
-                        }
-                        report.failed.push(format!("{name}: {error}"));
-                        if let Some(p) = previous {
-                            catalog.models.insert(name.clone(), p.clone());
-                        }
-                        continue;
+            let policy = match self.read_policy(&name) {
+                Ok(policy) => policy,
+                Err(error) => {
+                    if startup {
+                        return Err(error.into());
                     }
-                },
-                None => None,
+                    report.failed.push(format!("{name}: {error}"));
+                    if let Some(p) = previous {
+                        catalog.models.insert(name.clone(), p.clone());
+                    }
+                    continue;
+                }
             };
-            let policy_changed = previous.is_none_or(|p| p.policy_text != policy_text);
-            let (aliases, versions) =
+            let (aliases, available) =
                 match (self.registry.aliases(&name), self.registry.versions(&name)) {
                     (Ok(a), Ok(v)) => (a, v),
                     (Err(e), _) | (_, Err(e)) => {
@@ -278,153 +432,177 @@ impl ModelStore {
                         continue;
                     }
                 };
-            let mut entry = ModelEntry {
-                name: name.clone(),
-                champion: None,
-                versions: BTreeMap::new(),
-                aliases: aliases.clone(),
-                policy_source: policy_source.clone(),
-                policy_text: policy_text.clone(),
-                errors: Vec::new(),
-            };
-            let mut policy_error = None;
-            for version in versions {
-                if !policy_changed {
-                    if let Some(loaded) = previous.and_then(|p| p.versions.get(&version)) {
-                        entry.versions.insert(version, loaded.clone());
-                        continue;
-                    }
+            match self.build_entry(
+                &name,
+                previous,
+                policy,
+                aliases,
+                available,
+                startup,
+                &mut report,
+            )? {
+                Some(entry) => {
+                    catalog.models.insert(name, entry);
                 }
-                let path = self.registry.artifact_path(&name, version);
-                if self.known_failure(&path) {
-                    if let Some(old) = previous.and_then(|p| {
-                        p.errors
-                            .iter()
-                            .find(|e| e.starts_with(&format!("{name}@{version}:")))
-                    }) {
-                        entry.errors.push(old.clone());
+                None => {
+                    if let Some(p) = previous {
+                        catalog.models.insert(name, p.clone());
                     }
-                    continue;
-                }
-                let artifact = match ModelArtifact::read(&path) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        self.record_failure(&mut report, &mut entry, &path, version, e);
-                        continue;
-                    }
-                };
-                let policy = match &policy_text {
-                    Some(text) => {
-                        match SegmentPolicy::parse(text, &policy_source, &artifact.schema) {
-                            Ok(p) => p,
-                            Err(e) => {
-                                policy_error.get_or_insert(e);
-                                continue;
-                            }
-                        }
-                    }
-                    None => SegmentPolicy::default_policy(),
-                };
-                match LoadedVersion::new(artifact, policy) {
-                    Ok(loaded) => {
-                        report.loaded.push(format!("{name}@{version}"));
-                        entry.versions.insert(version, Arc::new(loaded));
-                    }
-                    Err(e) => self.record_failure(&mut report, &mut entry, &path, version, e),
                 }
             }
-            if let Some(error) = policy_error {
-                if startup {
-                    return Err(error.into());
-                }
-                // A policy edit that does not fit: keep serving what served before.
-                report.failed.push(format!("{name}: {error}"));
-                metrics::counter!("presage_model_load_failures_total", "model" => name.clone())
-                    .increment(1);
-                if let Some(p) = previous {
-                    let mut kept = p.clone();
-                    kept.errors.push(error.to_string());
-                    catalog.models.insert(name.clone(), kept);
-                }
-                continue;
-            }
-            let wanted = aliases.get(CHAMPION).copied();
-            entry.champion = match wanted {
-                Some(v) if entry.versions.contains_key(&v) => Some(v),
-                _ => {
-                    // Keep the previous champion serving if the new one failed.
-                    let kept = previous.and_then(|p| p.champion().cloned());
-                    if let Some(old) = kept {
-                        let v = old.version();
-                        entry.versions.entry(v).or_insert(old);
-                        Some(v)
-                    } else {
-                        None
-                    }
-                }
-            };
-            let old_champion = previous.and_then(|p| p.champion);
-            if entry.champion != old_champion {
-                if let Some(new) = entry.champion {
-                    report.promoted.push(format!(
-                        "{name}: {} -> {new}",
-                        old_champion.map_or("none".to_string(), |v| v.to_string())
-                    ));
-                    metrics::gauge!("presage_model_version", "model" => name.clone())
-                        .set(new as f64);
-                }
-            }
-            catalog.models.insert(name, entry);
         }
         Ok((catalog, report))
     }
 
-    /// Records that a version failed to load: in the report, in the model's
-    /// errors, in `/metrics`, and in the list of files not to retry until
-    /// they change.
-    fn record_failure(
+    /// One model's entry, or `None` to keep the previous one (a policy edit
+    /// that does not fit the champion).
+    #[allow(clippy::too_many_arguments)]
+    fn build_entry(
         &self,
+        name: &str,
+        previous: Option<&ModelEntry>,
+        policy: PolicySource,
+        aliases: BTreeMap<String, u64>,
+        available: Vec<u64>,
+        startup: bool,
         report: &mut ReloadReport,
-        entry: &mut ModelEntry,
-        path: &PathBuf,
+    ) -> Result<Option<ModelEntry>, StartupError> {
+        let policy_changed = previous.is_none_or(|p| p.policy_text != policy.text);
+        let aliased: BTreeSet<u64> = aliases.values().copied().collect();
+        let on_demand: Vec<u64> = previous
+            .map(|p| p.on_demand.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| available.contains(v) && !aliased.contains(v))
+            .collect();
+        let mut entry = ModelEntry {
+            name: name.to_string(),
+            champion: None,
+            versions: BTreeMap::new(),
+            available: available.clone(),
+            on_demand: on_demand.clone(),
+            aliases: aliases.clone(),
+            policy_source: policy.source.clone(),
+            policy_text: policy.text.clone(),
+            errors: Vec::new(),
+        };
+        let wanted: BTreeSet<u64> = aliased
+            .iter()
+            .copied()
+            .filter(|v| available.contains(v))
+            .chain(on_demand)
+            .collect();
+        let wanted_champion = aliases.get(CHAMPION).copied();
+        let mut champion_policy_failed = false;
+        for version in wanted {
+            if !policy_changed {
+                if let Some(loaded) = previous.and_then(|p| p.versions.get(&version)) {
+                    entry.versions.insert(version, loaded.clone());
+                    continue;
+                }
+            }
+            let path = self.registry.artifact_path(name, version);
+            if let Some(failure) = self.known_failure(&path, &policy.text) {
+                champion_policy_failed |= failure.policy && wanted_champion == Some(version);
+                entry.errors.push(failure.message);
+                continue;
+            }
+            match self.load_version(name, version, &policy) {
+                Ok(loaded) => {
+                    report.loaded.push(format!("{name}@{version}"));
+                    entry.versions.insert(version, Arc::new(loaded));
+                }
+                Err(error) => {
+                    if let LoadError::Policy(policy_error) = &error {
+                        if startup && aliased.contains(&version) {
+                            return Err(policy_error.clone().into());
+                        }
+                        champion_policy_failed |= wanted_champion == Some(version);
+                    }
+                    let message = self.remember(name, &path, &policy.text, version, &error);
+                    report.failed.push(message.clone());
+                    entry.errors.push(message);
+                }
+            }
+        }
+        if policy_changed && champion_policy_failed {
+            if let Some(kept) = previous.filter(|p| p.champion().is_some()) {
+                // A policy edit that does not fit the champion: keep serving
+                // what served before, with the old policy, and say why.
+                let mut kept = kept.clone();
+                kept.errors = entry.errors;
+                kept.available = entry.available;
+                return Ok(Some(kept));
+            }
+        }
+        entry.champion = match wanted_champion {
+            Some(v) if entry.versions.contains_key(&v) => Some(v),
+            _ => {
+                // Keep the previous champion serving if the new one failed.
+                let kept = previous.and_then(|p| p.champion().cloned());
+                if let Some(old) = kept {
+                    let v = old.version();
+                    entry.versions.entry(v).or_insert(old);
+                    Some(v)
+                } else {
+                    None
+                }
+            }
+        };
+        let old_champion = previous.and_then(|p| p.champion);
+        if entry.champion != old_champion {
+            if let Some(new) = entry.champion {
+                report.promoted.push(format!(
+                    "{name}: {} -> {new}",
+                    old_champion.map_or("none".to_string(), |v| v.to_string())
+                ));
+                metrics::gauge!("presage_model_version", "model" => name.to_string())
+                    .set(new as f64);
+            }
+        }
+        Ok(Some(entry))
+    }
+
+    /// The remembered failure of a version that still applies: the same
+    /// file (size and mtime) under the same policy.
+    fn known_failure(&self, path: &Path, policy_text: &Option<String>) -> Option<Failure> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let failure = failures.get(path)?;
+        (failure.stamp == file_stamp(path) && failure.policy_text == *policy_text)
+            .then(|| failure.clone())
+    }
+
+    /// Remembers (and counts) a failed version; returns its message.
+    fn remember(
+        &self,
+        name: &str,
+        path: &Path,
+        policy_text: &Option<String>,
         version: u64,
-        reason: impl std::fmt::Display,
-    ) {
-        self.remember_failure(path);
-        let message = format!("{}@{version}: {reason}", entry.name);
-        metrics::counter!("presage_model_load_failures_total", "model" => entry.name.clone())
+        error: &LoadError,
+    ) -> String {
+        let message = format!("{name}@{version}: {error}");
+        metrics::counter!("presage_model_load_failures_total", "model" => name.to_string())
             .increment(1);
-        report.failed.push(message.clone());
-        entry.errors.push(message);
-    }
-
-    fn known_failure(&self, path: &PathBuf) -> bool {
-        let failed = self.failed_files.lock().unwrap_or_else(|e| e.into_inner());
-        match (failed.get(path), file_stamp(path)) {
-            (Some(old), Some(now)) => *old == now,
-            _ => false,
-        }
-    }
-
-    fn remember_failure(&self, path: &PathBuf) {
-        if let Some(stamp) = file_stamp(path) {
-            self.failed_files
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(path.clone(), stamp);
-        }
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                path.to_path_buf(),
+                Failure {
+                    stamp: file_stamp(path),
+                    policy_text: policy_text.clone(),
+                    message: message.clone(),
+                    policy: matches!(error, LoadError::Policy(_)),
+                },
+            );
+        message
     }
 }
 
-fn file_stamp(path: &PathBuf) -> Option<(u64, std::time::SystemTime)> {
+fn file_stamp(path: &Path) -> Option<(u64, SystemTime)> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.len(), meta.modified().ok()?))
-}
-
-fn clone_catalog(catalog: &Catalog) -> Catalog {
-    Catalog {
-        models: catalog.models.clone(),
-    }
 }
 
 fn catalog_changed(old: &Catalog, new: &Catalog) -> bool {
@@ -439,6 +617,7 @@ fn catalog_changed(old: &Catalog, new: &Catalog) -> bool {
                     || a.aliases != b.aliases
                     || a.errors != b.errors
                     || a.policy_source != b.policy_source
+                    || a.available != b.available
                     || a.versions.keys().ne(b.versions.keys())
             })
 }

@@ -540,3 +540,62 @@ pub mod browser {
         stderr.lines().filter(|l| l.contains(":CONSOLE")).collect()
     }
 }
+
+/// A Python virtualenv named `name` beside the test binaries, with the
+/// packages of `requirements` (a pip requirements file) installed: created
+/// on first use, and reinstalled when the file changes. Returns its
+/// `bin/` directory. Needs `python3` and PyPI.
+pub fn python_venv(name: &str, requirements: &Path) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = binary("presage-serve")
+        .parent()
+        .expect("target dir")
+        .join(format!("{name}-venv"));
+    let bin = venv.join("bin");
+    let wanted =
+        std::fs::read(requirements).unwrap_or_else(|e| panic!("{}: {e}", requirements.display()));
+    let wanted = format!("{:x}", Sha256::digest(&wanted));
+    let stamp = venv.join(".requirements.sha256");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return bin;
+    }
+    if !bin.join("python").exists() {
+        let created = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status();
+        assert!(
+            created.is_ok_and(|s| s.success()),
+            "python3 -m venv {} failed",
+            venv.display()
+        );
+    }
+    let installed = Command::new(bin.join("python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(requirements)
+        .status();
+    assert!(
+        installed.is_ok_and(|s| s.success()),
+        "pip install -r {} failed (is PyPI reachable?)",
+        requirements.display()
+    );
+    std::fs::write(&stamp, wanted).expect("write the venv stamp");
+    bin
+}
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}

@@ -1,24 +1,27 @@
 //! Admin endpoints: `POST /admin/reload` and
 //! `PUT /models/{name}/aliases/{alias}` (body `{"version": N}`).
 //!
-//! Both need `Authorization: Bearer <token>` with the token from the config
-//! (`admin_token`) or `PRESAGE_ADMIN_TOKEN`. Without a configured token they
-//! answer 403 and say how to enable them. Tokens are compared in constant
-//! time (SHA-256 of both, then a branch-free comparison of the digests, so
-//! neither content nor length leaks through timing).
+//! Both need `Authorization: Bearer <token>` (the scheme in any case) with
+//! the token from the config (`admin_token`) or `PRESAGE_ADMIN_TOKEN`.
+//! Without a configured token they answer 403 and say how to enable them;
+//! a missing or wrong token is 401. Tokens are compared in constant time
+//! (see [`crate::config::AdminToken::matches`]).
+//!
+//! Moving an alias loads the target version in full first (read, validate,
+//! compile, policy check, warm-up): a version that would not serve is 409
+//! and the alias stays where it was.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use presage_models::artifact::ModelArtifact;
 use presage_models::registry::VersionSelector;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::json::ApiJson;
 use crate::state::AppState;
+use crate::store::ReloadReport;
 
 /// Body of `PUT /models/{name}/aliases/{alias}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -28,29 +31,36 @@ pub struct AliasRequest {
     pub version: u64,
 }
 
-/// Whether two secrets are equal, in time independent of their contents.
-pub fn secrets_equal(a: &str, b: &str) -> bool {
-    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    x.iter()
-        .zip(y.iter())
-        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
-        == 0
+/// The bearer token of an `Authorization` header (scheme matched in any case).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
+}
+
+/// Whether the request carries the admin token (false when none is set).
+pub fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    match (&state.config.admin_token, bearer(headers)) {
+        (Some(token), Some(given)) => token.matches(given),
+        _ => false,
+    }
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = state.config.admin_token.as_deref() else {
+    if state.config.admin_token.is_none() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "admin_disabled",
             "admin endpoints are disabled; set PRESAGE_ADMIN_TOKEN or admin_token in the config to enable them",
         ));
-    };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if secrets_equal(given, token) {
+    }
+    if is_admin(state, headers) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -63,9 +73,13 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 async fn reload_now(state: &AppState) -> Value {
     let store = state.store.clone();
-    let report = tokio::task::spawn_blocking(move || store.reload())
-        .await
-        .unwrap_or_default();
+    let report = match state.heavy.run(move || store.reload()).await {
+        Ok(report) => report,
+        Err(e) => ReloadReport {
+            failed: vec![e.message],
+            ..ReloadReport::default()
+        },
+    };
     for failure in &report.failed {
         tracing::error!(failure = %failure, "model failed to load; previous version keeps serving");
     }
@@ -100,7 +114,7 @@ pub async fn reload(
     path = "/models/{name}/aliases/{alias}",
     tag = "admin",
     security(("admin_token" = [])),
-    params(("name" = String, Path, description = "Model name"), ("alias" = String, Path, description = "Alias, e.g. champion")),
+    params(("name" = String, Path, description = "Model name"), ("alias" = String, Path, description = "Alias, e.g. champion", pattern = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$")),
     request_body = AliasRequest,
     responses(
         (status = 200, description = "Alias moved and models reloaded", body = Object),
@@ -125,18 +139,18 @@ pub async fn set_alias(
     presage_models::registry::check_alias(&alias)
         .map_err(|e| ApiError::invalid("invalid_alias", e.to_string(), "alias"))?;
     let version = request.version;
-    let check = {
-        let registry = registry.clone();
-        let name = name.clone();
-        let alias = alias.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+    let store = state.store.clone();
+    let (model, alias_name) = (name.clone(), alias.clone());
+    state
+        .heavy
+        .run(move || -> Result<(), ApiError> {
             registry
-                .resolve(&name, &VersionSelector::Version(version))
+                .resolve(&model, &VersionSelector::Version(version))
                 .map_err(|e| {
                     ApiError::new(StatusCode::NOT_FOUND, "unknown_version", e.to_string())
                         .with_field("version")
                 })?;
-            ModelArtifact::read(&registry.artifact_path(&name, version)).map_err(|e| {
+            store.prepare(&model, version).map_err(|e| {
                 ApiError::new(
                     StatusCode::CONFLICT,
                     "version_unloadable",
@@ -144,18 +158,17 @@ pub async fn set_alias(
                 )
                 .with_field("version")
             })?;
-            registry.set_alias(&name, &alias, version).map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "registry_error",
-                    e.to_string(),
-                )
-            })
+            registry
+                .set_alias(&model, &alias_name, version)
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "registry_error",
+                        e.to_string(),
+                    )
+                })
         })
-    };
-    check.await.map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-    })??;
+        .await??;
     let report = reload_now(&state).await;
     Ok(Json(
         json!({"model": name, "alias": alias, "version": version, "reload": report}),
@@ -164,13 +177,21 @@ pub async fn set_alias(
 
 #[cfg(test)]
 mod tests {
-    use super::secrets_equal;
+    use super::bearer;
+    use axum::http::{header::AUTHORIZATION, HeaderMap, HeaderValue};
 
     #[test]
-    fn compares_secrets() {
-        assert!(secrets_equal("s3cret", "s3cret"));
-        assert!(!secrets_equal("s3cret", "s3creT"));
-        assert!(!secrets_equal("s3cret", "s3cret "));
-        assert!(!secrets_equal("", "x"));
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        let token = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, HeaderValue::from_static(value));
+            bearer(&headers).map(str::to_string)
+        };
+        assert_eq!(token("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(token("bearer abc").as_deref(), Some("abc"));
+        assert_eq!(token("BEARER   abc").as_deref(), Some("abc"));
+        assert_eq!(token("Basic abc"), None);
+        assert_eq!(token("Bearerabc"), None);
+        assert_eq!(bearer(&HeaderMap::new()), None);
     }
 }

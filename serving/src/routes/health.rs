@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up.
@@ -15,12 +16,13 @@ pub async fn live() -> impl IntoResponse {
 }
 
 /// `GET /readyz`: every required model (or, with none configured, at least
-/// one model) is loaded. 503 with the missing names otherwise.
+/// one model) is loaded, and the server is not shutting down. 503 with the
+/// reason and the missing names otherwise.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "health",
-    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready: missing models", body = Object))
+    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready: missing models, or shutting down", body = Object))
 )]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let readiness = state.readiness();
@@ -30,7 +32,9 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             Json(json!({"status": "ready", "models": readiness.servable})),
         )
     } else {
-        let reason = if readiness.servable.is_empty() {
+        let reason = if readiness.shutting_down {
+            "shutting down"
+        } else if readiness.servable.is_empty() {
             "no model is loaded"
         } else {
             "required models are not loaded"
@@ -44,19 +48,22 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let catalog = state.store.catalog();
-    for (name, entry) in &catalog.models {
-        if let Some(version) = entry.champion() {
-            publish_drift(name, version.drift.report(&version.artifact).as_ref());
-        }
-    }
+    let handle = state.metrics.clone();
+    // Drift reports cost a pass over each window: off the async workers.
     let body = state
-        .metrics
-        .as_ref()
-        .map(|h| h.render())
-        .unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+        .heavy
+        .run(move || {
+            for (name, entry) in &catalog.models {
+                if let Some(version) = entry.champion() {
+                    publish_drift(name, version.drift.report(&version.artifact).as_ref());
+                }
+            }
+            handle.as_ref().map(|h| h.render()).unwrap_or_default()
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
 /// Sets the live-drift gauges of `model`: `presage_drift_score_psi` and

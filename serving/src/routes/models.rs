@@ -2,15 +2,16 @@
 //! trained, evaluated and segmented.
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::Json;
 use presage_models::artifact::Metrics;
 use presage_models::schema::FeatureKind;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::policy::PolicyMode;
 use crate::state::AppState;
 use crate::store::{LoadedVersion, ModelEntry};
+use presage_models::policy::PolicyMode;
 
 fn metrics_json(metrics: &Option<Metrics>) -> Value {
     match metrics {
@@ -68,7 +69,10 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
 pub async fn detail(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    // Minima and maxima are values of single training rows: admin only.
+    let show_ranges = crate::routes::admin::is_admin(&state, &headers);
     let catalog = state.store.catalog();
     let entry = catalog
         .models
@@ -117,9 +121,13 @@ pub async fn detail(
             .iter()
             .map(|f| {
                 let mut feature = match &f.kind {
-                    FeatureKind::Numeric => json!({
+                    FeatureKind::Numeric if show_ranges => json!({
                         "name": f.name, "type": "numeric",
                         "min": f.stats.min, "max": f.stats.max, "missing_share": f.stats.missing as f64 / f.stats.rows.max(1) as f64,
+                    }),
+                    FeatureKind::Numeric => json!({
+                        "name": f.name, "type": "numeric",
+                        "missing_share": f.stats.missing as f64 / f.stats.rows.max(1) as f64,
                     }),
                     FeatureKind::Categorical { categories } => json!({
                         "name": f.name, "type": "categorical", "categories": categories,
@@ -170,14 +178,23 @@ pub async fn drift(
         .get(&name)
         .and_then(|entry| entry.champion())
         .ok_or_else(|| ApiError::unknown_model(&name, &catalog.servable()))?;
-    let report = version.drift.report(&version.artifact);
-    crate::routes::health::publish_drift(&name, report.as_ref());
+    let report = {
+        let (version, name) = (version.clone(), name.clone());
+        state
+            .heavy
+            .run(move || {
+                let report = version.drift.report(&version.artifact);
+                crate::routes::health::publish_drift(&name, report.as_ref());
+                report
+            })
+            .await?
+    };
     Ok(Json(match report {
         Some(r) => {
             json!({"model": name, "version": version.version(), "window_rows": r.window_rows,
             "window_capacity": r.window_capacity, "score_psi": r.drift.score_psi, "features": r.drift.features})
         }
         None => json!({"model": name, "version": version.version(), "window_rows": 0,
-            "window_capacity": crate::drift_window::DRIFT_WINDOW_ROWS, "score_psi": null, "features": []}),
+            "window_capacity": version.drift.capacity(), "score_psi": null, "features": []}),
     }))
 }

@@ -1,5 +1,10 @@
 //! `POST /predict/{model}` and `POST /predict/{model}/batch`: score users,
 //! map probabilities to segments, and explain with TreeSHAP on request.
+//!
+//! A single prediction without explanations costs microseconds and is
+//! answered on the async worker. Batches and explanations go through the
+//! [`crate::heavy::HeavyPool`]; an explained batch may hold at most
+//! `max_explain_rows` rows.
 
 use std::sync::Arc;
 
@@ -13,9 +18,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::row_parser::{self, ParsedUser};
+use crate::row_parser::{self, ParseOptions, ParsedUser};
 use crate::state::AppState;
-use crate::store::LoadedVersion;
+use crate::store::{LoadError, LoadedVersion};
 
 /// Most reasons `?explain=K` may ask for.
 const MAX_EXPLAIN: usize = 100;
@@ -44,11 +49,15 @@ pub struct BatchRequest {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PredictQuery {
-    /// Return the K strongest feature contributions.
+    /// Return the K strongest feature contributions (0 to 100).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 100)]
     pub explain: Option<String>,
-    /// Score with this loaded version instead of the champion.
+    /// Score with this version instead of the champion (loaded on demand).
+    #[param(value_type = Option<u64>, minimum = 0)]
     pub version: Option<String>,
-    /// Score with the version this alias points at.
+    /// Score with the version this alias points at (with `version`: it must
+    /// point at that version).
+    #[param(pattern = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
     pub alias: Option<String>,
 }
 
@@ -119,8 +128,19 @@ pub struct BatchResponse {
     pub results: Vec<Prediction>,
 }
 
+#[derive(Debug, Clone, Copy)]
 struct Options {
     explain: usize,
+}
+
+fn parse_options(state: &AppState, options: &Options) -> ParseOptions {
+    let limits = &state.config.limits;
+    ParseOptions {
+        strict: state.config.strict,
+        keep_values: options.explain > 0,
+        max_rows: limits.max_batch_rows,
+        max_features: limits.max_features_per_row,
+    }
 }
 
 fn query_error(rejection: QueryRejection) -> ApiError {
@@ -131,68 +151,13 @@ fn query_error(rejection: QueryRejection) -> ApiError {
     )
 }
 
-/// Picks the version to score with and parses the options.
-fn select(
+/// Picks the version to score with (loading a `?version=N` that is in the
+/// registry but not loaded) and parses the options.
+async fn select(
     state: &AppState,
     model: &str,
     query: &PredictQuery,
 ) -> Result<(Arc<LoadedVersion>, Options), ApiError> {
-    let catalog = state.store.catalog();
-    let entry = catalog
-        .models
-        .get(model)
-        .ok_or_else(|| ApiError::unknown_model(model, &catalog.servable()))?;
-    let not_loaded = |what: String| {
-        let loaded: Vec<String> = entry.versions.keys().map(u64::to_string).collect();
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_version",
-            format!(
-                "model '{model}' has no loaded {what} (loaded versions: {})",
-                loaded.join(", ")
-            ),
-        )
-    };
-    let version = match (&query.version, &query.alias) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "give either version or alias, not both",
-            )
-            .with_field("version"))
-        }
-        (Some(v), None) => {
-            let number: u64 = v.parse().map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    format!("version '{v}' is not a whole number"),
-                )
-                .with_field("version")
-            })?;
-            entry
-                .versions
-                .get(&number)
-                .cloned()
-                .ok_or_else(|| not_loaded(format!("version {number}")).with_field("version"))?
-        }
-        (None, Some(alias)) => entry
-            .aliases
-            .get(alias)
-            .and_then(|v| entry.versions.get(v))
-            .cloned()
-            .ok_or_else(|| not_loaded(format!("alias '{alias}'")).with_field("alias"))?,
-        (None, None) => entry.champion().cloned().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_version",
-                format!(
-                    "model '{model}' has no loadable champion (see GET /models/{model} for errors)"
-                ),
-            )
-        })?,
-    };
     let explain = match &query.explain {
         None => 0,
         Some(k) => k
@@ -208,7 +173,116 @@ fn select(
                 .with_field("explain")
             })?,
     };
+    let number = match &query.version {
+        None => None,
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("version '{v}' is not a whole number"),
+            )
+            .with_field("version")
+        })?),
+    };
+    let selector = match (number, &query.alias) {
+        (Some(v), _) => Selector::Version(v),
+        (None, Some(alias)) => Selector::Alias(alias),
+        (None, None) => Selector::Champion,
+    };
+    let version = resolve(state, model, selector).await?;
+    // Both given: they must name the same version.
+    if let (Some(number), Some(alias)) = (number, &query.alias) {
+        let pointed = resolve(state, model, Selector::Alias(alias)).await?;
+        if pointed.version() != number {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_version",
+                format!(
+                    "alias '{alias}' of model '{model}' points at version {}, not {number}",
+                    pointed.version()
+                ),
+            )
+            .with_field("alias"));
+        }
+    }
     Ok((version, Options { explain }))
+}
+
+/// Which version of a model a request asks for.
+#[derive(Debug, Clone, Copy)]
+pub enum Selector<'a> {
+    /// The champion.
+    Champion,
+    /// A version number (loaded on demand).
+    Version(u64),
+    /// The version an alias points at.
+    Alias(&'a str),
+}
+
+/// The loaded version `selector` names, loading a numbered version on
+/// demand (in the heavy-work pool). Shared by the REST and V2 routes.
+pub async fn resolve(
+    state: &AppState,
+    model: &str,
+    selector: Selector<'_>,
+) -> Result<Arc<LoadedVersion>, ApiError> {
+    let catalog = state.store.catalog();
+    let entry = catalog
+        .models
+        .get(model)
+        .ok_or_else(|| ApiError::unknown_model(model, &catalog.servable()))?;
+    let not_found = |what: String, field: &str| {
+        let available: Vec<String> = entry.available.iter().map(u64::to_string).collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_version",
+            format!(
+                "model '{model}' has no {what} (versions: {})",
+                available.join(", ")
+            ),
+        )
+        .with_field(field)
+    };
+    match selector {
+        Selector::Champion => entry.champion().cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_version",
+                format!(
+                    "model '{model}' has no loadable champion (see GET /models/{model} for errors)"
+                ),
+            )
+        }),
+        Selector::Alias(alias) => entry
+            .aliases
+            .get(alias)
+            .and_then(|v| entry.versions.get(v))
+            .cloned()
+            .ok_or_else(|| not_found(format!("loaded alias '{alias}'"), "alias")),
+        Selector::Version(number) => {
+            if let Some(loaded) = entry.versions.get(&number) {
+                return Ok(loaded.clone());
+            }
+            if !entry.available.contains(&number) {
+                return Err(not_found(format!("version {number}"), "version"));
+            }
+            let store = state.store.clone();
+            let name = model.to_string();
+            state
+                .heavy
+                .run(move || store.load_on_demand(&name, number))
+                .await?
+                .map_err(|e| match e {
+                    LoadError::NotFound { .. } => not_found(format!("version {number}"), "version"),
+                    other => ApiError::new(
+                        StatusCode::CONFLICT,
+                        "version_unloadable",
+                        format!("version {number} cannot be served: {other}"),
+                    )
+                    .with_field("version"),
+                })
+        }
+    }
 }
 
 thread_local! {
@@ -284,8 +358,10 @@ fn predict_one(
         (status = 200, description = "Probability, segment and onboarding", body = PredictResponse),
         (status = 400, description = "Malformed JSON or query", body = ErrorBody),
         (status = 404, description = "Unknown model or version", body = ErrorBody),
+        (status = 409, description = "The version asked for is in the registry but cannot be served", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 422, description = "A feature has the wrong type", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "A feature has the wrong type, or too many features", body = ErrorBody),
     )
 )]
 pub async fn predict(
@@ -295,15 +371,24 @@ pub async fn predict(
     JsonBody(body): JsonBody,
 ) -> Result<Json<PredictResponse>, ApiError> {
     let Query(query) = query.map_err(query_error)?;
-    let (version, options) = select(&state, &model, &query)?;
-    let user = row_parser::parse_user(&body, &version, state.config.strict, options.explain > 0)?;
-    let probability = version.probability(&user.encoded.row);
-    let prediction = predict_one(&version, user, probability, &options);
-    Ok(Json(PredictResponse {
-        model,
-        version: version.version(),
-        prediction,
-    }))
+    let (version, options) = select(&state, &model, &query).await?;
+    let parse = parse_options(&state, &options);
+    let score = move || -> Result<PredictResponse, ApiError> {
+        let user = row_parser::parse_user(&body, &version, parse)?;
+        let probability = version.probability(&user.encoded.row);
+        let prediction = predict_one(&version, user, probability, &options);
+        Ok(PredictResponse {
+            model,
+            version: version.version(),
+            prediction,
+        })
+    };
+    let response = if options.explain > 0 {
+        state.heavy.run(score).await??
+    } else {
+        score()?
+    };
+    Ok(Json(response))
 }
 
 /// `POST /predict/{model}/batch`.
@@ -317,8 +402,10 @@ pub async fn predict(
         (status = 200, description = "Predictions in request order", body = BatchResponse),
         (status = 400, description = "Malformed JSON or query", body = ErrorBody),
         (status = 404, description = "Unknown model or version", body = ErrorBody),
+        (status = 409, description = "The version asked for is in the registry but cannot be served", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 422, description = "Empty or oversized batch, or a wrong feature type", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "Empty or oversized batch, too many rows to explain, or a wrong feature type", body = ErrorBody),
     )
 )]
 pub async fn predict_batch(
@@ -328,8 +415,26 @@ pub async fn predict_batch(
     JsonBody(body): JsonBody,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let Query(query) = query.map_err(query_error)?;
-    let (version, options) = select(&state, &model, &query)?;
-    let users = row_parser::parse_batch(&body, &version, state.config.strict, options.explain > 0)?;
+    let (version, options) = select(&state, &model, &query).await?;
+    let parse = parse_options(&state, &options);
+    let max_explain_rows = state.config.limits.max_explain_rows;
+    let response = state
+        .heavy
+        .run(move || score_batch(&body, model, &version, parse, options, max_explain_rows))
+        .await??;
+    Ok(Json(response))
+}
+
+/// Parses, scores and (optionally) explains a batch, on a blocking thread.
+fn score_batch(
+    body: &[u8],
+    model: String,
+    version: &LoadedVersion,
+    parse: ParseOptions,
+    options: Options,
+    max_explain_rows: usize,
+) -> Result<BatchResponse, ApiError> {
+    let users = row_parser::parse_batch(body, version, parse)?;
     let n = users.len();
     if n == 0 {
         return Err(ApiError::invalid(
@@ -338,11 +443,12 @@ pub async fn predict_batch(
             "rows",
         ));
     }
-    let limit = state.config.max_batch_rows;
-    if n > limit {
+    if options.explain > 0 && n > max_explain_rows {
         return Err(ApiError::invalid(
-            "batch_too_large",
-            format!("{n} rows is more than this server's limit of {limit} (max_batch_rows)"),
+            "explain_too_large",
+            format!(
+                "{n} rows is more than this server explains in one request ({max_explain_rows}, max_explain_rows); send fewer rows or drop ?explain"
+            ),
             "rows",
         ));
     }
@@ -357,11 +463,11 @@ pub async fn predict_batch(
     let results = users
         .into_iter()
         .zip(probabilities)
-        .map(|(user, p)| predict_one(&version, user, p, &options))
+        .map(|(user, p)| predict_one(version, user, p, &options))
         .collect();
-    Ok(Json(BatchResponse {
+    Ok(BatchResponse {
         model,
         version: version.version(),
         results,
-    }))
+    })
 }

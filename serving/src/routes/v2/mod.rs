@@ -3,59 +3,34 @@
 //! `GET /v2/models/{name}/ready`, `POST /v2/models/{name}/infer` and
 //! `POST /v2/models/{name}/versions/{version}/infer`.
 //!
-//! An inference request carries either one FP64 (or FP32) input of shape
-//! `[n, n_features]` with the features in schema order (categorical
-//! features as their dictionary codes, listed in the model metadata), or one
-//! input per feature, named after it, of shape `[n]` or `[n, 1]` (numbers for
-//! numeric features, `BYTES` strings for categorical ones). The answer has
-//! two outputs, `probability` (FP64) and `segment` (BYTES). Warnings (missing
-//! features, unseen categories, unknown inputs) come back in the response's
-//! `parameters.warnings`. Errors use the API's JSON error format.
+//! [`tensors`] decodes the request's inputs into model rows (per-feature
+//! inputs or one matrix, JSON or binary data) and [`wire`] implements
+//! Triton's binary tensor data extension, so NVIDIA's `tritonclient` works
+//! in both its modes. The body may come without a `Content-Type` (as
+//! `tritonclient` sends JSON). The answer has two outputs, `probability`
+//! (FP64) and `segment` (BYTES), or the ones the request names, each as JSON
+//! data or binary as asked. Warnings (missing features, unseen categories,
+//! unknown inputs) come back in the response's `parameters.warnings`.
+//! Errors use the API's JSON error format. Decoding and scoring run in the
+//! heavy-work pool.
 
+pub mod tensors;
+pub mod wire;
+
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use presage_models::schema::{FeatureKind, UNSEEN_CATEGORY};
-use serde::Deserialize;
+use presage_models::schema::FeatureKind;
 use serde_json::{json, Value};
 
+use self::tensors::{decode, DecodeLimits, InferRequest};
 use crate::error::{ApiError, ErrorBody};
-use crate::json::ApiJson;
+use crate::json::RawBody;
+use crate::routes::predict::{resolve, Selector};
 use crate::state::AppState;
 use crate::store::LoadedVersion;
-
-/// One input tensor.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct InferInput {
-    /// Tensor name: a feature name, or anything for the single matrix input.
-    pub name: String,
-    /// Tensor shape.
-    pub shape: Vec<i64>,
-    /// `FP64`, `FP32`, `INT64`, `INT32`, `BOOL` or `BYTES`.
-    pub datatype: String,
-    /// Values, flat or nested, row-major.
-    #[schema(value_type = Vec<Object>)]
-    pub data: Value,
-}
-
-/// An inference request.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct InferRequest {
-    /// Echoed back.
-    #[serde(default)]
-    pub id: Option<String>,
-    /// Input tensors.
-    pub inputs: Vec<InferInput>,
-    /// Ignored (accepted for compatibility).
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub parameters: Option<Value>,
-    /// Ignored: both outputs are always returned.
-    #[serde(default)]
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub outputs: Option<Value>,
-}
 
 /// `GET /v2/health/live`.
 #[utoipa::path(get, path = "/v2/health/live", tag = "open inference protocol", responses((status = 200, description = "Live", body = Object)))]
@@ -82,34 +57,23 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-fn champion(
+async fn champion(
     state: &AppState,
     name: &str,
     version: Option<&str>,
 ) -> Result<std::sync::Arc<LoadedVersion>, ApiError> {
-    let catalog = state.store.catalog();
-    let entry = catalog
-        .models
-        .get(name)
-        .ok_or_else(|| ApiError::unknown_model(name, &catalog.servable()))?;
-    let found = match version {
-        None => entry.champion().cloned(),
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .and_then(|v| entry.versions.get(&v).cloned()),
+    let selector = match version {
+        None => Selector::Champion,
+        Some(v) => Selector::Version(v.parse::<u64>().map_err(|_| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_version",
+                format!("model '{name}' has no version '{v}' (versions are whole numbers)"),
+            )
+            .with_field("version")
+        })?),
     };
-    found.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_version",
-            format!(
-                "model '{name}' has no loaded version {}",
-                version.unwrap_or("champion")
-            ),
-        )
-        .with_field("version")
-    })
+    resolve(state, name, selector).await
 }
 
 /// `GET /v2/models/{name}`: metadata.
@@ -124,13 +88,13 @@ pub async fn metadata(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let model = champion(&state, &name, None)?;
+    let model = champion(&state, &name, None).await?;
     // A reload may have swapped the catalog since: read versions defensively.
     let catalog = state.store.catalog();
     let versions: Vec<String> = catalog
         .models
         .get(&name)
-        .map(|entry| entry.versions.keys().map(u64::to_string).collect())
+        .map(|entry| entry.available.iter().map(u64::to_string).collect())
         .unwrap_or_else(|| vec![model.version().to_string()]);
     let schema = &model.artifact.schema;
     let inputs: Vec<Value> = schema
@@ -179,178 +143,148 @@ pub async fn model_ready(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    champion(&state, &name, None)?;
+    champion(&state, &name, None).await?;
     Ok(Json(json!({"name": name, "ready": true})))
 }
 
-/// Flattens nested JSON arrays into `out`.
-fn flatten<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
-    match value {
-        Value::Array(items) => items.iter().for_each(|v| flatten(v, out)),
-        other => out.push(other),
-    }
-}
-
-fn rows_of(shape: &[i64], field: &str) -> Result<usize, ApiError> {
-    match shape {
-        [n] | [n, 1] if *n >= 0 => Ok(*n as usize),
-        _ => Err(ApiError::invalid(
-            "invalid_shape",
-            format!("shape {shape:?} is not [n] or [n, 1]"),
-            field,
-        )),
-    }
-}
-
-fn number(value: &Value, field: &str) -> Result<f64, ApiError> {
-    match value {
-        Value::Number(n) => Ok(n.as_f64().unwrap_or(f64::NAN)),
-        Value::Null => Ok(f64::NAN),
-        Value::Bool(b) => Ok(f64::from(u8::from(*b))),
-        _ => Err(ApiError::invalid("wrong_type", "expected numbers", field)),
-    }
-}
-
-/// Encodes the request's tensors into row-major model rows.
-fn encode(
-    model: &LoadedVersion,
-    request: &InferRequest,
-    strict: bool,
-) -> Result<(usize, Vec<f64>, Vec<String>), ApiError> {
-    let schema = &model.artifact.schema;
-    let width = schema.len();
-    let mut warnings = Vec::new();
-    if request.inputs.is_empty() {
-        return Err(ApiError::invalid(
-            "empty_request",
-            "inputs is empty",
-            "inputs",
-        ));
-    }
-    // A single numeric matrix of all features.
-    if let [input] = request.inputs.as_slice() {
-        if input.shape.len() == 2
-            && input.shape[1] as usize == width
-            && !model.positions.contains_key(&input.name)
-        {
-            if !matches!(input.datatype.as_str(), "FP64" | "FP32") {
-                return Err(ApiError::invalid(
-                    "wrong_type",
-                    "a matrix input must be FP64 or FP32",
-                    "inputs[0].datatype",
-                ));
-            }
-            let n = usize::try_from(input.shape[0]).map_err(|_| {
-                ApiError::invalid("invalid_shape", "negative row count", "inputs[0].shape")
-            })?;
-            let mut values = Vec::new();
-            flatten(&input.data, &mut values);
-            if values.len() != n * width {
-                return Err(ApiError::invalid(
-                    "invalid_shape",
-                    format!(
-                        "shape [{n}, {width}] needs {} values, got {}",
-                        n * width,
-                        values.len()
-                    ),
-                    "inputs[0].data",
-                ));
-            }
-            let rows = values
-                .iter()
-                .map(|v| number(v, "inputs[0].data"))
-                .collect::<Result<Vec<f64>, _>>()?;
-            return Ok((n, rows, warnings));
-        }
-    }
-    // One input per feature.
-    let n = rows_of(&request.inputs[0].shape, "inputs[0].shape")?;
-    let mut rows = vec![f64::NAN; n * width];
-    let mut given = vec![false; width];
-    for (i, input) in request.inputs.iter().enumerate() {
-        let field = format!("inputs[{i}]");
-        if rows_of(&input.shape, &format!("{field}.shape"))? != n {
-            return Err(ApiError::invalid(
-                "invalid_shape",
-                "every input needs the same number of rows",
-                format!("{field}.shape"),
-            ));
-        }
-        let Some(&position) = model.positions.get(&input.name) else {
-            if strict {
-                return Err(ApiError::invalid(
-                    "unknown_feature",
-                    format!("'{}' is not a feature of this model", input.name),
-                    format!("{field}.name"),
-                ));
-            }
-            warnings.push(format!("unknown input '{}' ignored", input.name));
-            continue;
-        };
-        given[position] = true;
-        let mut values = Vec::new();
-        flatten(&input.data, &mut values);
-        if values.len() != n {
-            return Err(ApiError::invalid(
-                "invalid_shape",
-                format!("expected {n} values, got {}", values.len()),
-                format!("{field}.data"),
-            ));
-        }
-        let lookup = model.categories[position].as_ref();
-        for (r, value) in values.iter().enumerate() {
-            rows[r * width + position] = match (lookup, value) {
-                (_, Value::Null) => f64::NAN,
-                (None, v) => number(v, &format!("{field}.data"))?,
-                (Some(lookup), Value::String(s)) => match lookup.get(s) {
-                    Some(code) => f64::from(*code),
-                    None => {
-                        warnings.push(format!("unseen category for '{}' in row {r}", input.name));
-                        UNSEEN_CATEGORY
-                    }
-                },
-                (Some(_), _) => {
-                    return Err(ApiError::invalid(
-                        "wrong_type",
-                        format!("'{}' is categorical: send BYTES strings", input.name),
-                        format!("{field}.data"),
-                    ))
-                }
-            };
-        }
-    }
-    for (feature, given) in schema.features.iter().zip(&given) {
-        if !given {
-            warnings.push(format!(
-                "missing input '{}' scored as missing",
-                feature.name
-            ));
-        }
-    }
-    Ok((n, rows, warnings))
-}
-
-async fn infer_with(
-    state: AppState,
+/// One output tensor of an answer (described for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct OutputTensor {
+    /// `probability` or `segment`.
     name: String,
-    version: Option<String>,
-    request: InferRequest,
-) -> Result<Json<Value>, ApiError> {
-    let model = champion(&state, &name, version.as_deref())?;
-    let (n, rows, warnings) = encode(&model, &request, state.config.strict)?;
-    if n > state.config.max_batch_rows {
-        return Err(ApiError::invalid(
-            "batch_too_large",
-            format!(
-                "{n} rows is more than this server's limit of {} (max_batch_rows)",
-                state.config.max_batch_rows
-            ),
-            "inputs",
-        ));
+    /// `FP64` for probability, `BYTES` for segment.
+    datatype: String,
+    /// `[n]`.
+    #[schema(minimum = 0)]
+    shape: Vec<u64>,
+    /// The values (absent when answered as binary data).
+    #[schema(value_type = Option<Vec<Object>>)]
+    data: Option<Value>,
+    /// `binary_data_size` when answered as binary data.
+    #[schema(value_type = Option<Object>)]
+    parameters: Option<Value>,
+}
+
+/// An inference answer (described for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct InferResponse {
+    /// Model name.
+    model_name: String,
+    /// Version that scored.
+    model_version: String,
+    /// The request's id, echoed.
+    id: Option<String>,
+    /// Output tensors.
+    outputs: Vec<OutputTensor>,
+    /// `warnings`: missing features, unseen categories, unknown inputs.
+    #[schema(value_type = Object)]
+    parameters: Value,
+}
+
+/// The two outputs every model answers.
+const OUTPUTS: [&str; 2] = ["probability", "segment"];
+
+/// Which outputs to answer, in order, and whether each is binary.
+fn requested_outputs(request: &InferRequest) -> Result<Vec<(usize, bool)>, ApiError> {
+    let all_binary = request
+        .parameters
+        .as_ref()
+        .and_then(|p| p.binary_data_output)
+        .unwrap_or(false);
+    let Some(outputs) = &request.outputs else {
+        return Ok(vec![(0, all_binary), (1, all_binary)]);
+    };
+    outputs
+        .iter()
+        .enumerate()
+        .map(|(i, output)| {
+            let index = OUTPUTS
+                .iter()
+                .position(|o| *o == output.name)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "unknown_output",
+                        format!(
+                            "'{}' is not an output; the outputs are probability and segment",
+                            output.name
+                        ),
+                        format!("outputs[{i}].name"),
+                    )
+                })?;
+            let binary = output
+                .parameters
+                .as_ref()
+                .and_then(|p| p.binary_data)
+                .unwrap_or(all_binary);
+            Ok((index, binary))
+        })
+        .collect()
+}
+
+/// Accepts JSON with or without a `Content-Type`, and any type for a
+/// binary-framed body; anything else is 415.
+fn check_content_type(headers: &HeaderMap, framed: bool) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let mime = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let json =
+        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"));
+    if json || (framed && mime == "application/octet-stream") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request as JSON (Content-Type: application/json, or none), or with Triton's binary extension (Inference-Header-Content-Length)",
+        ))
     }
+}
+
+/// Decodes, scores and answers one request (on a blocking thread).
+fn infer_blocking(
+    state: &AppState,
+    name: &str,
+    model: &LoadedVersion,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let framed = wire::split(headers, body)?;
+    check_content_type(headers, headers.contains_key(wire::HEADER_LENGTH))?;
+    let request: InferRequest = serde_json::from_slice(framed.json).map_err(|e| {
+        if e.is_data() {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("the inference request does not have the protocol's shape: {e}"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the inference request is not JSON: {e}"),
+            )
+        }
+    })?;
+    let outputs = requested_outputs(&request)?;
+    let limits = DecodeLimits {
+        max_rows: state.config.limits.max_batch_rows,
+        max_inputs: state.config.limits.max_features_per_row,
+    };
+    let decoded = decode(model, &request, framed.binary, state.config.strict, limits)?;
+    let (n, rows) = (decoded.n, decoded.rows);
     let width = model.compiled.n_features();
     let mut probabilities = model.compiled.predict_batch(&rows);
-    let mut segments = Vec::with_capacity(n);
+    let mut segments: Vec<&str> = Vec::with_capacity(n);
     for (p, row) in probabilities.iter_mut().zip(rows.chunks(width.max(1))) {
         *p = model.artifact.calibration.apply(*p);
         let assignment = model
@@ -358,18 +292,67 @@ async fn infer_with(
             .assign(*p, row, &model.artifact.score_quantiles);
         model.segment_counters[assignment.index].increment(1);
         model.score_histogram.record(*p);
-        segments.push(assignment.segment.name.clone());
+        segments.push(&assignment.segment.name);
     }
-    Ok(Json(json!({
+    let mut binary = Vec::new();
+    let answered: Vec<Value> = outputs
+        .iter()
+        .map(|&(index, as_binary)| {
+            let (name, datatype) = match index {
+                0 => ("probability", "FP64"),
+                _ => ("segment", "BYTES"),
+            };
+            let mut output = json!({"name": name, "datatype": datatype, "shape": [n]});
+            if as_binary {
+                let start = binary.len();
+                match index {
+                    0 => wire::put_fp64(&mut binary, &probabilities),
+                    _ => wire::put_bytes(&mut binary, &segments),
+                }
+                output["parameters"] = json!({"binary_data_size": binary.len() - start});
+            } else {
+                output["data"] = match index {
+                    0 => json!(probabilities),
+                    _ => json!(segments),
+                };
+            }
+            output
+        })
+        .collect();
+    let answer = json!({
         "model_name": name,
         "model_version": model.version().to_string(),
         "id": request.id,
-        "outputs": [
-            {"name": "probability", "datatype": "FP64", "shape": [n], "data": probabilities},
-            {"name": "segment", "datatype": "BYTES", "shape": [n], "data": segments},
-        ],
-        "parameters": {"warnings": warnings},
-    })))
+        "outputs": answered,
+        "parameters": {"warnings": decoded.warnings},
+    });
+    if !outputs.iter().any(|&(_, b)| b) {
+        return Ok(Json(answer).into_response());
+    }
+    let mut body = serde_json::to_vec(&answer).unwrap_or_default();
+    let json_length = body.len();
+    body.extend_from_slice(&binary);
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(wire::HEADER_LENGTH, HeaderValue::from(json_length));
+    Ok(response)
+}
+
+async fn infer_with(
+    state: AppState,
+    name: String,
+    version: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let model = champion(&state, &name, version.as_deref()).await?;
+    let pool = state.heavy.clone();
+    pool.run(move || infer_blocking(&state, &name, &model, &headers, &body))
+        .await?
 }
 
 /// `POST /v2/models/{name}/infer`.
@@ -380,18 +363,21 @@ async fn infer_with(
     params(("name" = String, Path, description = "Model name")),
     request_body = InferRequest,
     responses(
-        (status = 200, description = "Outputs probability and segment", body = Object),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 404, description = "Unknown model", body = ErrorBody),
-        (status = 422, description = "Wrong shape or type", body = ErrorBody),
+        (status = 200, description = "The outputs (probability and segment, or those asked for); with the binary extension, JSON then the binary outputs", body = InferResponse),
+        (status = 400, description = "Malformed JSON or binary framing", body = ErrorBody),
+        (status = 404, description = "Unknown model or version", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor the binary extension", body = ErrorBody),
+        (status = 422, description = "Wrong shape, type, size or output name, or too many rows", body = ErrorBody),
     )
 )]
 pub async fn infer(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    ApiJson(request): ApiJson<InferRequest>,
-) -> Result<Json<Value>, ApiError> {
-    infer_with(state, name, None, request).await
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    infer_with(state, name, None, headers, body).await
 }
 
 /// `POST /v2/models/{name}/versions/{version}/infer`.
@@ -402,16 +388,19 @@ pub async fn infer(
     params(("name" = String, Path, description = "Model name"), ("version" = String, Path, description = "Version number")),
     request_body = InferRequest,
     responses(
-        (status = 200, description = "Outputs probability and segment", body = Object),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 200, description = "The outputs (probability and segment, or those asked for); with the binary extension, JSON then the binary outputs", body = InferResponse),
+        (status = 400, description = "Malformed JSON or binary framing", body = ErrorBody),
         (status = 404, description = "Unknown model or version", body = ErrorBody),
-        (status = 422, description = "Wrong shape or type", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor the binary extension", body = ErrorBody),
+        (status = 422, description = "Wrong shape, type, size or output name, or too many rows", body = ErrorBody),
     )
 )]
 pub async fn infer_version(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
-    ApiJson(request): ApiJson<InferRequest>,
-) -> Result<Json<Value>, ApiError> {
-    infer_with(state, name, Some(version), request).await
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    infer_with(state, name, Some(version), headers, body).await
 }

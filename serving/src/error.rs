@@ -95,6 +95,48 @@ impl ApiError {
     }
 }
 
+/// An [`ApiError`] answered in the Open Inference Protocol's error shape,
+/// `{"error": "<message>"}` (which `tritonclient` and the KServe SDK read),
+/// with the API's `code` and `field` beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V2Error(pub ApiError);
+
+impl From<ApiError> for V2Error {
+    fn from(error: ApiError) -> Self {
+        V2Error(error)
+    }
+}
+
+#[derive(Serialize)]
+struct V2Body<'a> {
+    error: &'a str,
+    code: &'a str,
+    field: Option<&'a str>,
+}
+
+/// The error body of the V2 routes, as documented in the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct V2ErrorBody {
+    /// What went wrong and what to do.
+    error: String,
+    /// Stable machine-readable code, e.g. `invalid_shape`.
+    code: String,
+    /// The request field at fault.
+    field: Option<String>,
+}
+
+impl IntoResponse for V2Error {
+    fn into_response(self) -> Response {
+        let body = V2Body {
+            error: &self.0.message,
+            code: self.0.code,
+            field: self.0.field.as_deref(),
+        };
+        (self.0.status, axum::Json(body)).into_response()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body {

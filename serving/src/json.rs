@@ -131,3 +131,76 @@ fn rejection_to_error(rejection: JsonRejection) -> ApiError {
         _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", detail),
     }
 }
+
+/// Deserializes a whole number written as an integer or as a float with no
+/// fraction (`3` or `3.0`): JSON Schema's `integer` admits both, so a
+/// client that writes `3.0` sent a valid request.
+pub mod whole_number {
+    use serde::de::{self, Deserializer, Visitor};
+
+    struct Whole;
+
+    impl Visitor<'_> for Whole {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a non-negative whole number")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom(format!("{v} is negative")))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
+            // Exactly representable whole numbers only (below 2^53).
+            if v >= 0.0 && v.fract() == 0.0 && v < 9_007_199_254_740_992.0 {
+                Ok(v as u64)
+            } else {
+                Err(E::custom(format!("{v} is not a non-negative whole number")))
+            }
+        }
+    }
+
+    /// One whole number.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_any(Whole)
+    }
+
+    /// An optional whole number.
+    pub fn option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wrapped(#[serde(deserialize_with = "deserialize")] u64);
+        Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|Wrapped(v)| v))
+    }
+
+    /// A list of whole numbers.
+    pub fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wrapped(#[serde(deserialize_with = "deserialize")] u64);
+        Ok(Vec::<Wrapped>::deserialize(deserializer)?
+            .into_iter()
+            .map(|Wrapped(v)| v)
+            .collect())
+    }
+
+    use serde::Deserialize;
+
+    #[cfg(test)]
+    mod tests {
+        #[derive(serde::Deserialize)]
+        struct Shape {
+            #[serde(deserialize_with = "super::list")]
+            shape: Vec<u64>,
+        }
+
+        #[test]
+        fn whole_floats_are_whole_numbers() {
+            let shape = |text: &str| serde_json::from_str::<Shape>(text).map(|s| s.shape);
+            assert_eq!(shape(r#"{"shape": [3, 4.0, 0]}"#).unwrap(), [3, 4, 0]);
+            assert!(shape(r#"{"shape": [1.5]}"#).is_err());
+            assert!(shape(r#"{"shape": [-1]}"#).is_err());
+            assert!(shape(r#"{"shape": [1e300]}"#).is_err());
+            assert!(shape(r#"{"shape": ["3"]}"#).is_err());
+        }
+    }
+}

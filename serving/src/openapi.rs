@@ -11,7 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::config::Limits;
-use crate::error::{ErrorBody, ErrorDetail};
+use crate::error::{ErrorBody, ErrorDetail, V2ErrorBody};
 use crate::routes::admin::{self, AliasRequest};
 use crate::routes::predict::{
     self, BatchRequest, BatchResponse, Onboarding, PredictRequest, PredictResponse, Prediction,
@@ -50,7 +50,7 @@ use crate::state::AppState;
     components(schemas(
         PredictRequest, PredictResponse, Prediction, Onboarding, Reason, BatchRequest, BatchResponse,
         AliasRequest, InferRequest, InferInput, Datatype, TensorParameters, RequestedOutput,
-        RequestParameters, InferResponse, OutputTensor, ErrorBody, ErrorDetail,
+        RequestParameters, InferResponse, OutputTensor, ErrorBody, ErrorDetail, V2ErrorBody,
     )),
     modifiers(&AdminToken, &EveryRoute)
 )]

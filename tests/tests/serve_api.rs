@@ -54,13 +54,14 @@ fn with_features(edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Stri
     body.to_string()
 }
 
+/// `(code, field)` of an error: the API's `{"error": {"code", "message",
+/// "field"}}`, or the V2 routes' `{"error": "<message>", "code", "field"}`.
 fn error(response: &presage_tests::HttpResponse) -> (String, Option<String>) {
     let body = response.json();
-    let e = &body["error"];
-    assert!(
-        e["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    let v2 = body["error"].is_string();
+    let e = if v2 { &body } else { &body["error"] };
+    let message = if v2 { &body["error"] } else { &e["message"] };
+    assert!(message.as_str().is_some_and(|m| !m.is_empty()), "{body}");
     (
         e["code"].as_str().unwrap().to_string(),
         e["field"].as_str().map(str::to_string),

@@ -28,6 +28,8 @@ use crate::store::ReloadReport;
 #[serde(deny_unknown_fields)]
 pub struct AliasRequest {
     /// Version the alias should point at.
+    #[serde(deserialize_with = "crate::json::whole_number::deserialize")]
+    #[schema(minimum = 0)]
     pub version: u64,
 }
 
@@ -123,6 +125,8 @@ pub async fn reload(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "Unknown version", body = ErrorBody),
         (status = 409, description = "The version does not load; alias unchanged", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid body or alias name", body = ErrorBody),
     )
 )]

@@ -73,14 +73,22 @@ impl Answer {
         })
     }
 
-    /// `(code, field)` of an error body.
+    /// `(code, field)` of an error body: the API's `{"error": {"code",
+    /// "message", "field"}}`, or the V2 routes' `{"error": "<message>",
+    /// "code", "field"}`.
     pub fn error(&self) -> (String, Option<String>) {
         let body = self.json();
-        let e = &body["error"];
-        assert!(
-            e["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "{body}"
-        );
+        let e = if body["error"].is_string() {
+            &body
+        } else {
+            &body["error"]
+        };
+        let message = if body["error"].is_string() {
+            &body["error"]
+        } else {
+            &e["message"]
+        };
+        assert!(message.as_str().is_some_and(|m| !m.is_empty()), "{body}");
         (
             e["code"].as_str().expect("error code").to_string(),
             e["field"].as_str().map(str::to_string),

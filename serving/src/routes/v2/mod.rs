@@ -26,7 +26,7 @@ use presage_models::schema::FeatureKind;
 use serde_json::{json, Value};
 
 use self::tensors::{decode, DecodeLimits, InferRequest};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, V2Error, V2ErrorBody};
 use crate::json::RawBody;
 use crate::routes::predict::{resolve, Selector};
 use crate::state::AppState;
@@ -82,12 +82,12 @@ async fn champion(
     path = "/v2/models/{name}",
     tag = "open inference protocol",
     params(("name" = String, Path, description = "Model name")),
-    responses((status = 200, description = "Inputs, outputs, versions, feature order and categories", body = Object), (status = 404, description = "Unknown model", body = ErrorBody))
+    responses((status = 200, description = "Inputs, outputs, versions, feature order and categories", body = Object), (status = 404, description = "Unknown model", body = V2ErrorBody))
 )]
 pub async fn metadata(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, V2Error> {
     let model = champion(&state, &name, None).await?;
     // A reload may have swapped the catalog since: read versions defensively.
     let catalog = state.store.catalog();
@@ -137,12 +137,12 @@ pub async fn metadata(
     path = "/v2/models/{name}/ready",
     tag = "open inference protocol",
     params(("name" = String, Path, description = "Model name")),
-    responses((status = 200, description = "Ready", body = Object), (status = 404, description = "Unknown model", body = ErrorBody))
+    responses((status = 200, description = "Ready", body = Object), (status = 404, description = "Unknown model", body = V2ErrorBody))
 )]
 pub async fn model_ready(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, V2Error> {
     champion(&state, &name, None).await?;
     Ok(Json(json!({"name": name, "ready": true})))
 }
@@ -226,6 +226,15 @@ fn requested_outputs(request: &InferRequest) -> Result<Vec<(usize, bool)>, ApiEr
 /// Accepts JSON with or without a `Content-Type`, and any type for a
 /// binary-framed body; anything else is 415.
 fn check_content_type(headers: &HeaderMap, framed: bool) -> Result<(), ApiError> {
+    if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
+        if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "compressed requests are not accepted; send the body uncompressed (no Content-Encoding)",
+            ));
+        }
+    }
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
@@ -260,7 +269,8 @@ fn infer_blocking(
 ) -> Result<Response, ApiError> {
     let framed = wire::split(headers, body)?;
     check_content_type(headers, headers.contains_key(wire::HEADER_LENGTH))?;
-    let request: InferRequest = serde_json::from_slice(framed.json).map_err(|e| {
+    let json = wire::nan_to_null(framed.json);
+    let request: InferRequest = serde_json::from_slice(&json).map_err(|e| {
         if e.is_data() {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -364,20 +374,21 @@ async fn infer_with(
     request_body = InferRequest,
     responses(
         (status = 200, description = "The outputs (probability and segment, or those asked for); with the binary extension, JSON then the binary outputs", body = InferResponse),
-        (status = 400, description = "Malformed JSON or binary framing", body = ErrorBody),
-        (status = 404, description = "Unknown model or version", body = ErrorBody),
-        (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 415, description = "Neither JSON nor the binary extension", body = ErrorBody),
-        (status = 422, description = "Wrong shape, type, size or output name, or too many rows", body = ErrorBody),
+        (status = 400, description = "Malformed JSON or binary framing", body = V2ErrorBody),
+        (status = 404, description = "Unknown model or version", body = V2ErrorBody),
+        (status = 413, description = "Body over the limit", body = V2ErrorBody),
+        (status = 415, description = "Neither JSON nor the binary extension", body = V2ErrorBody),
+        (status = 422, description = "Wrong shape, type, size or output name, or too many rows", body = V2ErrorBody),
     )
 )]
 pub async fn infer(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    infer_with(state, name, None, headers, body).await
+    body: Result<RawBody, ApiError>,
+) -> Result<Response, V2Error> {
+    let RawBody(body) = body?;
+    Ok(infer_with(state, name, None, headers, body).await?)
 }
 
 /// `POST /v2/models/{name}/versions/{version}/infer`.
@@ -389,18 +400,19 @@ pub async fn infer(
     request_body = InferRequest,
     responses(
         (status = 200, description = "The outputs (probability and segment, or those asked for); with the binary extension, JSON then the binary outputs", body = InferResponse),
-        (status = 400, description = "Malformed JSON or binary framing", body = ErrorBody),
-        (status = 404, description = "Unknown model or version", body = ErrorBody),
-        (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 415, description = "Neither JSON nor the binary extension", body = ErrorBody),
-        (status = 422, description = "Wrong shape, type, size or output name, or too many rows", body = ErrorBody),
+        (status = 400, description = "Malformed JSON or binary framing", body = V2ErrorBody),
+        (status = 404, description = "Unknown model or version", body = V2ErrorBody),
+        (status = 413, description = "Body over the limit", body = V2ErrorBody),
+        (status = 415, description = "Neither JSON nor the binary extension", body = V2ErrorBody),
+        (status = 422, description = "Wrong shape, type, size or output name, or too many rows", body = V2ErrorBody),
     )
 )]
 pub async fn infer_version(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    infer_with(state, name, Some(version), headers, body).await
+    body: Result<RawBody, ApiError>,
+) -> Result<Response, V2Error> {
+    let RawBody(body) = body?;
+    Ok(infer_with(state, name, Some(version), headers, body).await?)
 }

@@ -109,7 +109,7 @@ fn half_to_f64(h: u16) -> f64 {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TensorParameters {
     /// Bytes of this tensor in the binary part of the body.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::whole_number::option")]
     #[schema(minimum = 0)]
     pub binary_data_size: Option<u64>,
     /// On a requested output: answer it as binary data.
@@ -127,6 +127,7 @@ pub struct InferInput {
     /// Tensor name: a feature name, or anything for the single matrix input.
     pub name: String,
     /// Tensor shape: `[n]` or `[n, 1]` per feature, `[n, n_features]` for a matrix.
+    #[serde(deserialize_with = "crate::json::whole_number::list")]
     #[schema(value_type = Vec<u64>, minimum = 0)]
     pub shape: Vec<u64>,
     /// Element type.

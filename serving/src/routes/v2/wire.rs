@@ -56,6 +56,42 @@ pub fn split<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<Framed<'a>, ApiE
     Ok(Framed { json, binary })
 }
 
+/// Python's JSON writers (as `tritonclient` uses in JSON mode) write a
+/// missing number as a bare `NaN`, which is not JSON. Outside strings, each
+/// `NaN` token becomes `null` (missing); the text is copied only when it has
+/// one. `Infinity` is left alone and stays a parse error.
+pub fn nan_to_null(json: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut i = 0;
+    while i < json.len() {
+        let b = json[i];
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if json[i..].starts_with(b"NaN") {
+            let out = out.get_or_insert_with(|| json[..i].to_vec());
+            out.extend_from_slice(b"null");
+            i += 3;
+            continue;
+        }
+        if let Some(out) = out.as_mut() {
+            out.push(b);
+        }
+        i += 1;
+    }
+    match out {
+        Some(out) => std::borrow::Cow::Owned(out),
+        None => std::borrow::Cow::Borrowed(json),
+    }
+}
+
 /// Hands out the binary part of a request to its inputs, in order.
 #[derive(Debug)]
 pub struct BinaryCursor<'a> {
@@ -182,6 +218,20 @@ mod tests {
         assert!(code(&[1, 0], 0).contains("cut short"));
         // A count that could not fit in the bytes is refused before allocating.
         assert!(code(&encoded, usize::MAX).contains("need at least"));
+    }
+
+    #[test]
+    fn bare_nan_becomes_null_outside_strings() {
+        let text = br#"{"data": [1.5, NaN, -2], "name": "NaN \"NaN\""}"#;
+        let fixed = nan_to_null(text);
+        assert_eq!(
+            std::str::from_utf8(&fixed).unwrap(),
+            r#"{"data": [1.5, null, -2], "name": "NaN \"NaN\""}"#
+        );
+        assert!(matches!(
+            nan_to_null(br#"{"a": "NaN"}"#),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! user ids cannot become metric labels) and logs one line per request
 //! without feature values.
 //!
-//! The same middleware bounds each request: a body must arrive within
-//! `body_read_timeout_ms` (tower-http's body timeout, answered 408), and the
-//! whole request must finish within `request_timeout_ms` (503
+//! The same middleware bounds each request: it sets a deadline for the whole
+//! body, `body_read_timeout_ms` from the end of the headers, that the body
+//! extractors answer 408 `body_timeout` (tower-http's body timeout restarts
+//! on every chunk, so a body trickled a byte at a time would never meet
+//! it), and the whole request must finish within `request_timeout_ms` (503
 //! `request_timeout`; written here rather than with tower-http's
 //! `TimeoutLayer` so the answer is the API's JSON error with the request
 //! id). A panic in a handler is caught by tower-http's `CatchPanicLayer`
@@ -14,7 +16,7 @@
 //! `presage_panics_total`, instead of dropping the connection.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode};
@@ -23,7 +25,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -66,14 +67,18 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(
-            limits.request_timeout,
+            (limits.request_timeout, limits.body_read_timeout),
             observe,
         ))
         .with_state(state)
 }
+
+/// When the request's body must have arrived in full; read by the body
+/// extractors in [`crate::json`].
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub tokio::time::Instant);
 
 /// Marks a response made from a caught panic, for [`observe`].
 #[derive(Debug, Clone, Copy)]
@@ -192,10 +197,13 @@ fn status_label(code: u16) -> &'static str {
 }
 
 async fn observe(
-    axum::extract::State(timeout): axum::extract::State<std::time::Duration>,
-    request: Request,
+    axum::extract::State((timeout, body_timeout)): axum::extract::State<(Duration, Duration)>,
+    mut request: Request,
     next: Next,
 ) -> Response {
+    request
+        .extensions_mut()
+        .insert(BodyDeadline(tokio::time::Instant::now() + body_timeout));
     let route = route_label(&request);
     let method = method_label(request.method());
     let id = request

@@ -1,13 +1,14 @@
-//! A JSON body extractor whose rejections are [`ApiError`]s: malformed JSON
-//! is 400 `malformed_json`, a body over the limit is 413 `body_too_large`, a
-//! missing `Content-Type: application/json` is 415, and a well-formed body of
-//! the wrong shape is 422 `invalid_body`, each with the parser's message.
+//! Body extractors whose rejections are [`ApiError`]s: malformed JSON is 400
+//! `malformed_json`, a body over the limit is 413 `body_too_large`, a body
+//! not in full by its deadline is 408 `body_timeout`, a missing
+//! `Content-Type: application/json` is 415, and a well-formed body of the
+//! wrong shape is 422 `invalid_body`, each with the parser's message.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
+use crate::app::BodyDeadline;
 use crate::error::ApiError;
 
 /// `axum::Json` with the API's error format.
@@ -22,10 +23,22 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(rejection_to_error(rejection)),
-        }
+        let JsonBody(bytes) = JsonBody::from_request(req, state).await?;
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            if e.is_data() {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    format!("Failed to deserialize the JSON body into the target type: {e}"),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("Failed to parse the request body as JSON: {e}"),
+                )
+            }
+        })
     }
 }
 
@@ -74,12 +87,28 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-/// Reads the body within the limit, mapping rejections to API errors.
+/// Reads the body within the size limit and before its deadline (see
+/// [`crate::app::BodyDeadline`]), mapping rejections to API errors.
 async fn read_bytes<S: Send + Sync>(
     req: Request,
     state: &S,
 ) -> Result<axum::body::Bytes, ApiError> {
-    match axum::body::Bytes::from_request(req, state).await {
+    let deadline = req.extensions().get::<BodyDeadline>().copied();
+    let read = axum::body::Bytes::from_request(req, state);
+    let read = match deadline {
+        Some(BodyDeadline(at)) => match tokio::time::timeout_at(at, read).await {
+            Ok(read) => read,
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    "the request body did not arrive in time (body_read_timeout_ms)",
+                ))
+            }
+        },
+        None => read.await,
+    };
+    match read {
         Ok(bytes) => Ok(bytes),
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             Err(ApiError::new(
@@ -88,47 +117,11 @@ async fn read_bytes<S: Send + Sync>(
                 "the request body is larger than the server's limit (max_body_bytes)",
             ))
         }
-        Err(rejection) if body_timed_out(&rejection) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
-            "the request body did not arrive in time (body_read_timeout_ms)",
-        )),
         Err(rejection) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "unreadable_body",
             rejection.body_text(),
         )),
-    }
-}
-
-/// Whether reading the body failed because tower-http's body timeout fired.
-fn body_timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
-    while let Some(error) = source {
-        if error.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        source = error.source();
-    }
-    false
-}
-
-fn rejection_to_error(rejection: JsonRejection) -> ApiError {
-    let status = rejection.status();
-    let detail = rejection.body_text();
-    match status {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            status,
-            "body_too_large",
-            "the request body is larger than the server's limit (max_body_bytes)",
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
-            status,
-            "unsupported_media_type",
-            "send the body as JSON with `Content-Type: application/json`",
-        ),
-        StatusCode::UNPROCESSABLE_ENTITY => ApiError::new(status, "invalid_body", detail),
-        _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", detail),
     }
 }
 

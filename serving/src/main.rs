@@ -190,6 +190,18 @@ async fn serve(config: ServeConfig) -> ExitCode {
         })
     };
 
+    // The Prometheus recorder buffers histogram samples until upkeep (or a
+    // scrape) folds them into buckets: without this, memory grows with
+    // every request on a server nobody scrapes.
+    let upkeep = metrics.clone().map(|handle| {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                ticker.tick().await;
+                handle.run_upkeep();
+            }
+        })
+    });
     let limits = config.limits.clone();
     let mut state = AppState::new(store, config);
     state.metrics = metrics;
@@ -205,6 +217,9 @@ async fn serve(config: ServeConfig) -> ExitCode {
     };
     let drained = server::serve(listener, app(state), &limits, draining).await;
     poller.abort();
+    if let Some(upkeep) = upkeep {
+        upkeep.abort();
+    }
     match drained {
         Drained::Cleanly => tracing::info!("shut down cleanly"),
         Drained::AtDeadline => tracing::warn!(

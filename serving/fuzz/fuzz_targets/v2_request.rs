@@ -1,0 +1,21 @@
+//! KServe V2 / Open Inference Protocol requests, JSON or with Triton's
+//! binary framing: `wire::split`, then the JSON, then `tensors::decode`
+//! (see `../chain.rs` for the input layout).
+
+#![no_main]
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use presage_serving::store::LoadedVersion;
+
+#[path = "../chain.rs"]
+mod chain;
+#[path = "../../tests/support/fixture.rs"]
+mod fixture;
+
+static MODEL: LazyLock<LoadedVersion> = LazyLock::new(chain::model);
+
+fuzz_target!(|data: &[u8]| {
+    let _ = chain::v2_request(&MODEL, data);
+});

@@ -5,7 +5,8 @@
 //! value: feature names are borrowed from the body and looked up in the
 //! model's schema, and each value is written into its slot of the row.
 //!
-//! Each schema feature is looked up by name: numbers for numeric features,
+//! Each schema feature is looked up by name (once: a feature sent twice is a
+//! 422 `duplicate_feature`): numbers for numeric features,
 //! strings (categories) for categorical ones. A wrong type is a 422 naming
 //! the feature. Absent features are scored as missing and listed in
 //! `warnings`; `null` is missing too (the caller said so, no warning). An
@@ -223,7 +224,13 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
                 }
                 continue;
             };
-            given[position] = true;
+            if std::mem::replace(&mut given[position], true) {
+                return Err(self.context.fail(ApiError::invalid(
+                    "duplicate_feature",
+                    format!("feature '{name}' is sent twice; send each feature once"),
+                    format!("{}.{name}", self.field),
+                )));
+            }
             let cell: Cell = map.next_value()?;
             if let Some(sent) = sent.as_mut() {
                 sent[position] = match &cell {

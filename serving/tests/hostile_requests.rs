@@ -229,3 +229,15 @@ async fn v2_rows_over_the_limit_are_refused_before_decoding() {
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer.error().0, "invalid_body");
 }
+
+#[tokio::test]
+async fn a_feature_sent_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = router(dir.path(), &registry(dir.path(), 1), LIMITS);
+    let body = r#"{"features": {"plan": "x", "tenure": 3, "plan": "monthly"}}"#;
+    let answer = send(&app, post_json("/predict/churn", body)).await;
+    assert_eq!(
+        answer.error(),
+        ("duplicate_feature".into(), Some("features.plan".into()))
+    );
+}

@@ -18,7 +18,8 @@ use crate::routes::predict::{
     Reason,
 };
 use crate::routes::v2::tensors::{
-    Datatype, InferInput, InferRequest, RequestParameters, RequestedOutput, TensorParameters,
+    Datatype, InferInput, InferRequest, OutputParameters, RequestParameters, RequestedOutput,
+    TensorParameters,
 };
 use crate::routes::v2::{self, InferResponse, OutputTensor};
 use crate::routes::{health, models};
@@ -49,7 +50,7 @@ use crate::state::AppState;
     ),
     components(schemas(
         PredictRequest, PredictResponse, Prediction, Onboarding, Reason, BatchRequest, BatchResponse,
-        AliasRequest, InferRequest, InferInput, Datatype, TensorParameters, RequestedOutput,
+        AliasRequest, InferRequest, InferInput, Datatype, TensorParameters, RequestedOutput, OutputParameters,
         RequestParameters, InferResponse, OutputTensor, ErrorBody, ErrorDetail, V2ErrorBody,
     )),
     modifiers(&AdminToken, &EveryRoute)
@@ -131,6 +132,33 @@ pub fn document(limits: &Limits) -> Value {
     let rows = &mut schemas["BatchRequest"]["properties"]["rows"];
     rows["minItems"] = json!(1);
     rows["maxItems"] = json!(limits.max_batch_rows);
+    schemas["Prediction"]["properties"]["user_id"] =
+        json!({"type": ["string", "number", "null"], "description": "As sent."});
+    schemas["Reason"]["properties"]["value"] = json!({
+        "type": ["number", "string", "null"],
+        "description": "The value sent (null when missing)."
+    });
+    schemas["RequestedOutput"]["properties"]["name"] = json!({
+        "type": "string",
+        "enum": ["probability", "segment"],
+        "description": "An output of every model."
+    });
+    // An input carries `data`, or binary data announced by its size.
+    schemas["InferInput"]["anyOf"] = json!([
+        {"required": ["data"], "properties": {"data": {"type": "array"}}},
+        {"required": ["parameters"], "properties": {"parameters": {"required": ["binary_data_size"]}}},
+    ]);
+    // Binary outputs come as the JSON header followed by the tensors.
+    for path in [
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+    ] {
+        doc["paths"][path]["post"]["responses"]["200"]["content"]["application/octet-stream"] = json!({
+            "schema": {"type": "string", "format": "binary",
+                "description": "With binary outputs: the JSON answer (Inference-Header-Content-Length bytes), then each binary output's bytes"}
+        });
+    }
+    let schemas = &mut doc["components"]["schemas"];
     let inputs = &mut schemas["InferRequest"]["properties"]["inputs"];
     inputs["minItems"] = json!(1);
     inputs["maxItems"] = json!(limits.max_features_per_row);

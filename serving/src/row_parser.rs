@@ -217,7 +217,15 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
                         format!("{}.{name}", self.field),
                     )));
                 }
-                map.next_value::<IgnoredAny>()?;
+                // Ignored, but still a feature value: a number, a string or null.
+                let cell: Cell = map.next_value()?;
+                if let Cell::Other(got) = cell {
+                    return Err(self.context.fail(ApiError::invalid(
+                        "wrong_type",
+                        format!("feature values are numbers, strings or null; '{name}' is {got}"),
+                        format!("{}.{name}", self.field),
+                    )));
+                }
                 unknown_count += 1;
                 if unknown.len() < LISTED {
                     unknown.push(name.into_owned());

@@ -432,7 +432,7 @@ impl ModelStore {
                         continue;
                     }
                 };
-            match self.build_entry(
+            let entry = self.build_entry(
                 &name,
                 previous,
                 policy,
@@ -440,22 +440,14 @@ impl ModelStore {
                 available,
                 startup,
                 &mut report,
-            )? {
-                Some(entry) => {
-                    catalog.models.insert(name, entry);
-                }
-                None => {
-                    if let Some(p) = previous {
-                        catalog.models.insert(name, p.clone());
-                    }
-                }
-            }
+            )?;
+            catalog.models.insert(name, entry);
         }
         Ok((catalog, report))
     }
 
-    /// One model's entry, or `None` to keep the previous one (a policy edit
-    /// that does not fit the champion).
+    /// One model's entry: its servable versions loaded (or reused), or the
+    /// previous entry kept whole when a policy edit does not fit the champion.
     #[allow(clippy::too_many_arguments)]
     fn build_entry(
         &self,
@@ -466,7 +458,7 @@ impl ModelStore {
         available: Vec<u64>,
         startup: bool,
         report: &mut ReloadReport,
-    ) -> Result<Option<ModelEntry>, StartupError> {
+    ) -> Result<ModelEntry, StartupError> {
         let policy_changed = previous.is_none_or(|p| p.policy_text != policy.text);
         let aliased: BTreeSet<u64> = aliases.values().copied().collect();
         let on_demand: Vec<u64> = previous
@@ -532,7 +524,7 @@ impl ModelStore {
                 let mut kept = kept.clone();
                 kept.errors = entry.errors;
                 kept.available = entry.available;
-                return Ok(Some(kept));
+                return Ok(kept);
             }
         }
         entry.champion = match wanted_champion {
@@ -560,7 +552,7 @@ impl ModelStore {
                     .set(new as f64);
             }
         }
-        Ok(Some(entry))
+        Ok(entry)
     }
 
     /// The remembered failure of a version that still applies: the same

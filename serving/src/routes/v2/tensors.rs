@@ -112,9 +112,6 @@ pub struct TensorParameters {
     #[serde(default, deserialize_with = "crate::json::whole_number::option")]
     #[schema(minimum = 0)]
     pub binary_data_size: Option<u64>,
-    /// On a requested output: answer it as binary data.
-    #[serde(default)]
-    pub binary_data: Option<bool>,
     /// Other parameters (ignored).
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -148,7 +145,19 @@ pub struct RequestedOutput {
     pub name: String,
     /// `binary_data: true` answers this output as binary data.
     #[serde(default)]
-    pub parameters: Option<TensorParameters>,
+    pub parameters: Option<OutputParameters>,
+}
+
+/// Parameters of a requested output.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct OutputParameters {
+    /// Answer this output as binary data.
+    #[serde(default)]
+    pub binary_data: Option<bool>,
+    /// Other parameters (ignored).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub other: Map<String, Value>,
 }
 
 /// Request parameters; `binary_data_output` asks for binary outputs.

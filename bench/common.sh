@@ -33,7 +33,7 @@ prepare() {
   if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
   "$VENV/bin/python" -m pip install --quiet -r "$HERE/requirements.txt"
   if ! command -v /usr/bin/time >/dev/null; then apt-get install -y time >/dev/null; fi
-  (cd "$REPO" && cargo build --release -p presage-training -p presage-datasets --bin presage-train --bin presage-datagen)
+  (cd "$REPO" && cargo build --release --workspace --bins)
   BIN="$CARGO_TARGET_DIR/release"
   OUT="$HERE/out"; mkdir -p "$OUT"
 }

@@ -528,8 +528,8 @@ def build_presage(args) -> tuple[Path | None, str | None]:
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     binary = target / "release" / "examples" / "bench_learners"
     if not args.no_build:
-        print("building: cargo build --release -p presage-training --example bench_learners", flush=True)
-        done = subprocess.run(["cargo", "build", "--release", "-p", "presage-training", "--example",
+        print("building: cargo build --release --workspace --example bench_learners", flush=True)
+        done = subprocess.run(["cargo", "build", "--release", "--workspace", "--example",
                                "bench_learners"], cwd=ROOT, capture_output=True, text=True)
         if done.returncode != 0:
             errors = [l for l in done.stderr.splitlines() if l.startswith("error")]

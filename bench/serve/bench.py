@@ -693,8 +693,8 @@ def main():
     for b in needed:
         if not os.access(b, os.X_OK):
             raise SystemExit(
-                f"{b} is missing: build with `cargo build --release -p presage-serving -p presage-training"
-                " --bin presage-serve --bin presage-train --example http_ceiling`"
+                f"{b} is missing: build with `cargo build --release --workspace --bins"
+                " --example http_ceiling`"
             )
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")

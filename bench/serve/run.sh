@@ -78,8 +78,7 @@ fi
 if [ ! -x "$CARGO_TARGET_DIR/release/presage-serve" ] || [ ! -x "$CARGO_TARGET_DIR/release/presage-train" ] \
    || [ ! -x "$CARGO_TARGET_DIR/release/examples/http_ceiling" ]; then
   echo "run.sh: building presage-serve, presage-train and the http_ceiling example (release); cargo waits if another build holds the lock" >&2
-  (cd "$REPO" && cargo build --release -p presage-serving -p presage-training \
-     --bin presage-serve --bin presage-train --example http_ceiling)
+  (cd "$REPO" && cargo build --release --workspace --bins --example http_ceiling)
 fi
 
 # Not exec: the EXIT trap must outlive bench.py.

@@ -93,8 +93,7 @@ trap 'on_signal 143' TERM
 # --- binaries (built only if missing, as bench/serve/run.sh does) -----------
 if [ ! -x "$BIN/presage-serve" ] || [ ! -x "$BIN/presage-train" ]; then
   echo "run.sh: building presage-serve and presage-train (release); cargo waits if another build holds the lock" >&2
-  (cd "$REPO" && cargo build --release -p presage-serving -p presage-training \
-     --bin presage-serve --bin presage-train)
+  (cd "$REPO" && cargo build --release --workspace --bins)
 fi
 echo "binaries: $BIN/presage-serve ($(date -u -r "$BIN/presage-serve" '+%Y-%m-%d %H:%M UTC')), $BIN/presage-train"
 echo "machine: $(nproc) cores, $(free -m | awk '/Mem:/{print $2}') MiB; load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -5,7 +5,8 @@
 //! the files through these functions, so they work from any directory.
 //!
 //! [`onboarding`] is the synthetic onboarding-event generator behind the
-//! `presage-datagen` binary.
+//! `presage-datagen` binary. It may depend on `presage-models`, polars (to
+//! write Parquet), rayon, clap and indicatif; not on the training crates.
 
 use std::path::PathBuf;
 

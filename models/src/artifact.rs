@@ -693,7 +693,7 @@ impl ModelArtifact {
         self.validate_link()?;
         self.calibration
             .validate()
-            .map_err(|e| invalid(ArtifactCheck::Calibration, e))?;
+            .map_err(|e| invalid(ArtifactCheck::Calibration, e.message))?;
         self.validate_quantiles()
     }
 

@@ -50,6 +50,14 @@ pub enum Calibrator {
     },
 }
 
+/// Why stored calibration parameters cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CalibrationError {
+    /// What is wrong with the parameters.
+    pub message: String,
+}
+
 impl Calibrator {
     /// Maps an uncalibrated probability to a calibrated one (`NaN` stays `NaN`).
     ///
@@ -80,7 +88,11 @@ impl Calibrator {
     }
 
     /// Checks the parameters are usable (finite; knots non-empty, equal in number, x ascending, y non-decreasing in `[0, 1]`).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CalibrationError> {
+        self.check().map_err(|message| CalibrationError { message })
+    }
+
+    fn check(&self) -> Result<(), String> {
         match self {
             Calibrator::Identity => Ok(()),
             Calibrator::Platt { a, b } => {

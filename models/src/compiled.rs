@@ -177,7 +177,9 @@ impl CompiledEnsemble {
     /// may span 65,536 words, all of them together that plus 16 words per
     /// node), so a crafted artifact cannot make it allocate gigabytes.
     pub fn new(ensemble: &Ensemble) -> Result<Self, CompileError> {
-        ensemble.validate().map_err(CompileError)?;
+        ensemble
+            .validate()
+            .map_err(|e| CompileError(e.to_string()))?;
         let total_words = category_words(ensemble).map_err(CompileError)?;
         let n_features = ensemble.n_features;
         if n_features == 0 && ensemble.trees.iter().any(|t| t.nodes.len() > 1) {

@@ -8,11 +8,10 @@ use serde::Serialize;
 
 use crate::artifact::ScoreQuantiles;
 use crate::schema::{Feature, FeatureKind, UNSEEN_CATEGORY};
+use crate::stats::psi_of_shares;
 
 /// PSI at or above which a feature counts as shifted.
 pub const SHIFTED_PSI: f64 = 0.1;
-/// Shares are floored at this value before the PSI's logarithm.
-const FLOOR: f64 = 1e-4;
 
 /// A feature's drift verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,17 +41,6 @@ pub struct FeatureDrift {
     pub unseen_now: Option<f64>,
     /// The verdict.
     pub verdict: Verdict,
-}
-
-fn psi_of(expected: &[f64], actual: &[f64]) -> f64 {
-    expected
-        .iter()
-        .zip(actual)
-        .map(|(e, a)| {
-            let (e, a) = (e.max(FLOOR), a.max(FLOOR));
-            (a - e) * (a / e).ln()
-        })
-        .sum()
 }
 
 fn shares(counts: &[u64]) -> Vec<f64> {
@@ -92,7 +80,7 @@ pub fn feature_drift(feature: &Feature, values: &[f64]) -> FeatureDrift {
     let missing_train = expected[h.counts.len()];
     let missing_now = actual[h.counts.len()];
     let unseen_now = categorical.then(|| actual[h.counts.len() + 1]);
-    let psi = psi_of(&expected, &actual);
+    let psi = psi_of_shares(&expected, &actual);
     let verdict = if (missing_now > 0.5 && missing_now - missing_train > 0.25)
         || unseen_now.is_some_and(|u| u > 0.5)
     {
@@ -124,7 +112,7 @@ pub fn score_drift(quantiles: &ScoreQuantiles, scores: &[f64]) -> Option<f64> {
     for &s in scores {
         counts[edges.partition_point(|e| *e < s)] += 1;
     }
-    Some(psi_of(&[0.1; 10], &shares(&counts)))
+    Some(psi_of_shares(&[0.1; 10], &shares(&counts)))
 }
 
 /// Drift of a whole data set against a version.

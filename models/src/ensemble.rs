@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tree::Tree;
+use crate::tree::{Tree, TreeError};
 
 /// How the raw score maps to the model's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,16 @@ pub struct Ensemble {
     pub link: Link,
 }
 
+/// A tree of the ensemble that is not a valid tree.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("tree {index}: {source}")]
+pub struct EnsembleError {
+    /// Which tree (0-based).
+    pub index: usize,
+    /// What is wrong with it.
+    pub source: TreeError,
+}
+
 impl Ensemble {
     /// Reference raw score of one row (plain tree walks).
     pub fn raw_score_reference(&self, row: &[f64]) -> f64 {
@@ -76,10 +86,10 @@ impl Ensemble {
 
     /// Checks every tree's structure against `n_features`, and its depth
     /// against [`crate::tree::MAX_TREE_DEPTH`] (see [`Tree::validate`]).
-    pub fn validate(&self) -> Result<(), String> {
-        for (i, tree) in self.trees.iter().enumerate() {
+    pub fn validate(&self) -> Result<(), EnsembleError> {
+        for (index, tree) in self.trees.iter().enumerate() {
             tree.validate(self.n_features)
-                .map_err(|e| format!("tree {i}: {e}"))?;
+                .map_err(|source| EnsembleError { index, source })?;
         }
         Ok(())
     }

@@ -44,6 +44,15 @@ struct Clause {
     test: Test,
 }
 
+/// Why a condition does not parse: what is wrong and how to write it (the
+/// caller adds which rule of which file).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RuleError {
+    /// The explanation.
+    pub message: String,
+}
+
 /// A parsed condition: every clause must hold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -53,11 +62,12 @@ pub struct Condition {
 impl Condition {
     /// Parses `text` against `schema`; the error says what is wrong and how
     /// to write it.
-    pub fn parse(text: &str, schema: &FeatureSchema) -> Result<Condition, String> {
+    pub fn parse(text: &str, schema: &FeatureSchema) -> Result<Condition, RuleError> {
         let clauses = text
             .split(" and ")
             .map(|clause| parse_clause(clause, schema))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| RuleError { message })?;
         Ok(Condition { clauses })
     }
 
@@ -228,7 +238,7 @@ mod tests {
 
     #[test]
     fn mistakes_are_errors_that_say_what_to_write() {
-        let err = |text: &str| Condition::parse(text, &schema()).unwrap_err();
+        let err = |text: &str| Condition::parse(text, &schema()).unwrap_err().message;
         assert!(err("hour <= 72").contains("unknown feature 'hour' (known: hours, plan)"));
         assert!(err("hours =< 72").contains("unknown operator"));
         assert!(err("hours <= soon").contains("'hours' is numeric"));

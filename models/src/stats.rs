@@ -185,10 +185,28 @@ pub fn delong(labels: &[bool], scores_a: &[f64], scores_b: &[f64]) -> Option<DeL
     })
 }
 
-/// Population stability index of `actual` against `expected`, over ten
-/// bins at the deciles of `expected` (empty shares floored at 1e-4).
-/// Below 0.1 is usually read as stable, 0.1–0.25 as a moderate shift,
-/// above 0.25 as a major one.
+/// Shares below this are floored before taking the PSI's logarithm, so an
+/// empty bin on one side gives a large but finite term.
+pub const PSI_FLOOR: f64 = 1e-4;
+
+/// Population stability index between two distributions over the same
+/// bins, given as shares (each floored at [`PSI_FLOOR`]): the sum of
+/// `(actual - expected) * ln(actual / expected)`. Below 0.1 is usually read
+/// as stable, 0.1–0.25 as a moderate shift, above 0.25 as a major one. The
+/// one PSI formula: [`psi`] and [`crate::drift`] both use it.
+pub fn psi_of_shares(expected: &[f64], actual: &[f64]) -> f64 {
+    expected
+        .iter()
+        .zip(actual)
+        .map(|(e, a)| {
+            let (e, a) = (e.max(PSI_FLOOR), a.max(PSI_FLOOR));
+            (a - e) * (a / e).ln()
+        })
+        .sum()
+}
+
+/// Population stability index of the sample `actual` against the sample
+/// `expected`, over ten bins at the deciles of `expected`.
 pub fn psi(expected: &[f64], actual: &[f64]) -> Option<f64> {
     if expected.is_empty() || actual.is_empty() {
         return None;
@@ -203,10 +221,9 @@ pub fn psi(expected: &[f64], actual: &[f64]) -> Option<f64> {
         for v in values {
             counts[edges.partition_point(|e| e <= v)] += 1;
         }
-        counts.map(|c| (c as f64 / values.len() as f64).max(1e-4))
+        counts.map(|c| c as f64 / values.len() as f64)
     };
-    let (e, a) = (shares(expected), shares(actual));
-    Some(e.iter().zip(&a).map(|(e, a)| (a - e) * (a / e).ln()).sum())
+    Some(psi_of_shares(&shares(expected), &shares(actual)))
 }
 
 /// The standard normal quantile function (inverse of [`normal_cdf`]):

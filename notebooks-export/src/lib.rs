@@ -12,21 +12,25 @@
 //!   contribution) for a sample of rows;
 //! - `compare.ipynb`, an nbformat 4 notebook that loads them with pandas and
 //!   draws the plots with matplotlib.
+//!
+//! It may depend on `presage-models` (artifacts, curves, SHAP),
+//! `presage-data` (Parquet) and `presage-pipeline` (scoring a table, the
+//! comparison's metric names), and on nothing that renders HTML.
 
 pub mod notebook;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use presage_data::table::{read_table, write_table, Column, ColumnData, Table};
 use presage_models::artifact::{Metrics, ModelArtifact};
+use presage_models::curves::curves;
 use presage_models::metrics::BinaryMetrics;
 use presage_models::policy::{policy_file, SegmentPolicy};
 use presage_models::registry::{Registry, VersionSelector};
 use presage_models::shap::contributions;
-use presage_training::compare::{metric_values, METRIC_NAMES};
-use presage_training::compare_html::curves;
-use presage_training::scoring::{labelled_rows, score_table};
-use presage_training::table::{read_table, write_table, Column, ColumnData, Table};
+use presage_pipeline::compare::{metric_values, METRIC_NAMES};
+use presage_pipeline::scoring::{labelled_rows, score_table};
 
 /// Rows whose SHAP values are exported (the first ones of the data).
 pub const SHAP_ROWS: usize = 200;

@@ -28,6 +28,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::json::BodyDeadline;
 use crate::routes::{admin, health, models, predict, v2};
 use crate::state::AppState;
 
@@ -74,11 +75,6 @@ pub fn app(state: AppState) -> Router {
         ))
         .with_state(state)
 }
-
-/// When the request's body must have arrived in full; read by the body
-/// extractors in [`crate::json`].
-#[derive(Debug, Clone, Copy)]
-pub struct BodyDeadline(pub tokio::time::Instant);
 
 /// Marks a response made from a caught panic, for [`observe`].
 #[derive(Debug, Clone, Copy)]

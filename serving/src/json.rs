@@ -8,8 +8,13 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::app::BodyDeadline;
 use crate::error::ApiError;
+
+/// When the request's body must have arrived in full: set by the
+/// router's middleware (`request_timeout_ms`, `body_read_timeout_ms`) and
+/// read by the body extractors here.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub tokio::time::Instant);
 
 /// `axum::Json` with the API's error format.
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,7 +93,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 /// Reads the body within the size limit and before its deadline (see
-/// [`crate::app::BodyDeadline`]), mapping rejections to API errors.
+/// [`BodyDeadline`]), mapping rejections to API errors.
 async fn read_bytes<S: Send + Sync>(
     req: Request,
     state: &S,

@@ -9,9 +9,11 @@
 //! rows; [`routes`] holds the handlers, [`app`] the router and its
 //! middleware, and [`server`] the connection loop with its limits;
 //! [`heavy`] runs CPU-heavy work off the async workers. Errors are always
-//! [`error::ApiError`] JSON. This crate links `presage-models` and no
-//! dataframe library.
+//! [`error::ApiError`] JSON. It may depend on `presage-models` (and so knows
+//! the feature spec), axum, tokio, hyper and the metrics crates; never on a
+//! training crate or a dataframe library.
 
+pub mod allocator;
 pub mod app;
 pub mod config;
 pub mod drift_window;

@@ -73,6 +73,8 @@ fn init_logs() {
 }
 
 fn main() -> ExitCode {
+    // Before any other thread exists.
+    presage_serving::allocator::bound_retention();
     let cli = Cli::parse();
     init_logs();
     let overrides = Overrides {

@@ -58,8 +58,10 @@ pub struct LoadedVersion {
 
 impl LoadedVersion {
     /// Compiles and checks an artifact with its policy, then warms it up.
-    pub fn new(artifact: ModelArtifact, policy: SegmentPolicy) -> Result<Self, String> {
-        let compiled = artifact.compile().map_err(|e| e.to_string())?;
+    pub fn new(artifact: ModelArtifact, policy: SegmentPolicy) -> Result<Self, UnusableVersion> {
+        let compiled = artifact
+            .compile()
+            .map_err(|e| UnusableVersion::Compile(e.to_string()))?;
         let positions = artifact
             .schema
             .names()
@@ -92,7 +94,7 @@ impl LoadedVersion {
         for _ in 0..3 {
             let p = loaded.probability(&row);
             if !p.is_finite() {
-                return Err(format!("warm-up prediction is {p}, not a number"));
+                return Err(UnusableVersion::WarmUp(p));
             }
         }
         Ok(loaded)
@@ -188,7 +190,22 @@ pub enum LoadError {
     Policy(PolicyError),
     /// Compiling or warming up failed.
     #[error("{0}")]
-    Unusable(String),
+    Unusable(#[from] UnusableVersion),
+    /// Loading failed before, and neither the file nor the policy changed
+    /// since: the remembered reason.
+    #[error("{0}")]
+    Remembered(String),
+}
+
+/// Why a valid artifact still cannot serve.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UnusableVersion {
+    /// The compiled scorer refused the trees.
+    #[error("{0}")]
+    Compile(String),
+    /// The warm-up prediction on a row of missing values was not a number.
+    #[error("warm-up prediction is {0}, not a number")]
+    WarmUp(f64),
 }
 
 /// A remembered failure: the file and policy it was for, and the reason.
@@ -328,7 +345,7 @@ impl ModelStore {
         };
         let path = self.registry.artifact_path(name, version);
         if let Some(failure) = self.known_failure(&path, &policy.text) {
-            return Err(LoadError::Unusable(failure.message));
+            return Err(LoadError::Remembered(failure.message));
         }
         let loaded = match self.load_version(name, version, &policy) {
             Ok(loaded) => Arc::new(loaded),
@@ -389,7 +406,7 @@ impl ModelStore {
                 .map_err(LoadError::Policy)?,
             None => SegmentPolicy::default_policy(),
         };
-        LoadedVersion::new(artifact, segments).map_err(LoadError::Unusable)
+        Ok(LoadedVersion::new(artifact, segments)?)
     }
 
     fn build(

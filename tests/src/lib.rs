@@ -1,6 +1,10 @@
-//! Helpers for Presage's end-to-end tests: locate the real binaries built by
-//! `cargo test --workspace`, run them, and snapshot a registry directory so a
-//! test can prove a failed command left it untouched.
+//! Helpers for Presage's end-to-end tests: locate the workspace's real
+//! binaries (building them if need be), run them, and snapshot a registry
+//! directory so a test can prove a failed command left it untouched.
+//!
+//! The tests themselves (`tests/tests/`) run the binaries against real
+//! services and clients; this crate may depend on any Presage library for
+//! reading their outputs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,18 +12,29 @@ use std::process::{Command, Output};
 
 /// Path of a workspace binary (`presage-train`, ...).
 ///
-/// Looks in `PRESAGE_BIN_DIR` if set, else in the cargo target directory this
-/// test binary lives in (`target/<profile>/deps/..`). The binaries are built
-/// by `cargo test --workspace` because their packages have integration tests.
+/// Looks in `PRESAGE_BIN_DIR` if set, else in the cargo target directory
+/// this test binary lives in (`<target>/<profile>/deps/..`), where `cargo
+/// test --workspace` builds them because their packages have tests. When
+/// they are missing there or older than the workspace's sources (`cargo
+/// test -p presage-tests` builds only this package), they are built once
+/// per test process with `cargo build --workspace --bins` into
+/// `<target>/e2e-bins`: a target directory of its own, because the `cargo
+/// test` running this process holds the lock of its own.
 pub fn binary(name: &str) -> PathBuf {
     let dir = match std::env::var_os("PRESAGE_BIN_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => {
             let exe = std::env::current_exe().expect("test executable path");
-            exe.parent()
+            let dir = exe
+                .parent()
                 .and_then(Path::parent)
                 .expect("target/<profile> directory")
-                .to_path_buf()
+                .to_path_buf();
+            if is_fresh(&dir.join(name)) {
+                dir
+            } else {
+                built_binaries(&dir)
+            }
         }
     };
     let path = dir.join(name);
@@ -29,6 +44,97 @@ pub fn binary(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Whether `binary` exists and is newer than every source file and
+/// manifest of the workspace.
+fn is_fresh(binary: &Path) -> bool {
+    let Ok(built) = binary.metadata().and_then(|m| m.modified()) else {
+        return false;
+    };
+    fn newest(dir: &Path, newest_seen: &mut std::time::SystemTime) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if !name.starts_with('.') && name != "target" && name != "fuzz" {
+                    newest(&path, newest_seen);
+                }
+            } else if name.ends_with(".rs") || name == "Cargo.toml" || name == "Cargo.lock" {
+                if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                    *newest_seen = (*newest_seen).max(modified);
+                }
+            }
+        }
+    }
+    let root = workspace_root();
+    let mut newest_source = std::time::SystemTime::UNIX_EPOCH;
+    for top in [
+        "models",
+        "training",
+        "serving",
+        "datasets",
+        "notebooks-export",
+    ] {
+        newest(&root.join(top), &mut newest_source);
+    }
+    for manifest in ["Cargo.toml", "Cargo.lock"] {
+        if let Ok(modified) = root.join(manifest).metadata().and_then(|m| m.modified()) {
+            newest_source = newest_source.max(modified);
+        }
+    }
+    built >= newest_source
+}
+
+/// Builds the workspace's binaries once per process for the profile of
+/// `profile_dir` (`<target>/release`, ...) into `<target>/e2e-bins` and
+/// returns the directory they are in.
+fn built_binaries(profile_dir: &Path) -> PathBuf {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let result = BUILT.get_or_init(|| {
+        let target = profile_dir
+            .parent()
+            .ok_or("no target directory")?
+            .join("e2e-bins");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or("no profile directory")?;
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .args(["build", "--workspace", "--bins", "--quiet", "--target-dir"])
+            .arg(&target)
+            .current_dir(workspace_root());
+        match profile {
+            "debug" => {}
+            "release" => {
+                command.arg("--release");
+            }
+            other => {
+                command.args(["--profile", other]);
+            }
+        }
+        let output = command
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if output.status.success() {
+            Ok(target.join(profile))
+        } else {
+            Err(format!(
+                "cargo build --workspace --bins failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    });
+    match result {
+        Ok(dir) => dir.clone(),
+        Err(message) => panic!("{message}"),
+    }
 }
 
 /// The result of running a binary.

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use presage_data::table::read_table;
 use presage_tests::{binary, fit_churn, Run};
-use presage_training::table::read_table;
 
 const PACKAGES: &[&str] = &[
     "nbclient",

@@ -251,6 +251,22 @@ fn unknown_config_key_and_bad_range_are_named() {
         ],
         &["churn.toml", "unknown field `num_leaf`"],
     );
+    // The whole file is read once: a misspelt section is named too.
+    let config = fx.write("section.toml", "algo = \"gbm\"\n[parms]\nnum_leaves = 15\n");
+    fx.expect_rejected(
+        &[
+            "fit",
+            "--data",
+            csv.to_str().unwrap(),
+            "--label",
+            "churned",
+            "--model",
+            "churn",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &["section.toml", "unknown field `parms`"],
+    );
     let config = fx.write("range.toml", "[params]\nlearning_rate = 3.0\n");
     fx.expect_rejected(
         &[

@@ -13,7 +13,7 @@ fn cdnow_config() -> String {
 }
 
 fn tiny_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../training/tests/data/extract_tiny")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../training/data/tests/data/extract_tiny")
 }
 
 #[test]

@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use presage_data::table::{read_table, ColumnData, Table};
 use presage_models::metrics::roc_auc;
 use presage_tests::{datagen, features, read_csv, snapshot, train};
-use presage_training::table::{read_table, ColumnData, Table};
 
 fn numbers(table: &Table, column: &str) -> Vec<f64> {
     match &table

@@ -236,52 +236,41 @@ fn corrupted_artifact_is_detected_and_nothing_else_is_damaged() {
 fn unknown_config_key_and_bad_range_are_named() {
     let fx = Fixture::new();
     let csv = fx.write("t.csv", &small_table());
-    let config = fx.write("churn.toml", "algo = \"gbm\"\n[params]\nnum_leaf = 15\n");
-    fx.expect_rejected(
-        &[
-            "fit",
-            "--data",
-            csv.to_str().unwrap(),
-            "--label",
-            "churned",
-            "--model",
-            "churn",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &["churn.toml", "unknown field `num_leaf`"],
-    );
-    // The whole file is read once: a misspelt section is named too.
-    let config = fx.write("section.toml", "algo = \"gbm\"\n[parms]\nnum_leaves = 15\n");
-    fx.expect_rejected(
-        &[
-            "fit",
-            "--data",
-            csv.to_str().unwrap(),
-            "--label",
-            "churned",
-            "--model",
-            "churn",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &["section.toml", "unknown field `parms`"],
-    );
-    let config = fx.write("range.toml", "[params]\nlearning_rate = 3.0\n");
-    fx.expect_rejected(
-        &[
-            "fit",
-            "--data",
-            csv.to_str().unwrap(),
-            "--label",
-            "churned",
-            "--model",
-            "churn",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &["learning_rate", "(0, 1]"],
-    );
+    // The whole file is read once: a misspelt key or section is named, and
+    // so is a value out of range.
+    for (file, text, expected) in [
+        (
+            "churn.toml",
+            "algo = \"gbm\"\n[params]\nnum_leaf = 15\n",
+            &["churn.toml", "unknown field `num_leaf`"][..],
+        ),
+        (
+            "section.toml",
+            "algo = \"gbm\"\n[parms]\nnum_leaves = 15\n",
+            &["section.toml", "unknown field `parms`"][..],
+        ),
+        (
+            "range.toml",
+            "[params]\nlearning_rate = 3.0\n",
+            &["learning_rate", "(0, 1]"][..],
+        ),
+    ] {
+        let config = fx.write(file, text);
+        fx.expect_rejected(
+            &[
+                "fit",
+                "--data",
+                csv.to_str().unwrap(),
+                "--label",
+                "churned",
+                "--model",
+                "churn",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+            expected,
+        );
+    }
 }
 
 #[test]

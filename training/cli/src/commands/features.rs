@@ -27,7 +27,7 @@ pub(crate) struct FeaturesArgs {
 }
 
 pub(crate) fn run_features(args: &FeaturesArgs) -> Result<(), Failure> {
-    let spec = required_spec(args)?;
+    let spec = required_spec(&args.config, &args.extract)?;
     let built = build_extract_table(&spec, &args.config, args.json)?;
     let table = table_from_frame(&built.frame, &args.config).map_err(bad_input)?;
     write_table(&args.out, &table.columns).map_err(bad_input)?;

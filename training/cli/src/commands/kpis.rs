@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use presage_data::extract::kpis;
 
-use super::ExtractArgs;
-use crate::config::read_config;
+use super::{required_spec, ExtractArgs};
 use crate::{bad_input, failure, Failure};
 
 #[derive(Args)]
@@ -33,18 +32,7 @@ pub(crate) fn hours(x: Option<f64>) -> String {
 }
 
 pub(crate) fn run_kpis(args: &KpisArgs) -> Result<(), Failure> {
-    let spec = read_config(&args.config)?
-        .extract_spec(
-            &args.config,
-            args.extract.users.as_deref(),
-            args.extract.events.as_deref(),
-        )?
-        .ok_or_else(|| {
-            bad_input(anyhow::anyhow!(
-                "{}: no [extract] section; it must name the users and events extracts",
-                args.config.display()
-            ))
-        })?;
+    let spec = required_spec(&args.config, &args.extract)?;
     let report = kpis::report(&spec, &args.config, args.by.as_deref()).map_err(bad_input)?;
     if args.json {
         out!("{}", serde_json::to_string(&report).map_err(failure)?);

@@ -22,8 +22,6 @@ use presage_data::extract::BuiltTable;
 use presage_models::artifact::ModelArtifact;
 use presage_models::registry::{Registry, VersionSelector, CHAMPION};
 
-use features::FeaturesArgs;
-
 use crate::config::read_config;
 use crate::{bad_input, Failure};
 
@@ -83,18 +81,15 @@ pub(crate) fn build_extract_table(
     Ok(built)
 }
 
-/// The extract spec of a `features` or `segments` run (it must have one).
-pub(crate) fn required_spec(args: &FeaturesArgs) -> Result<ExtractSpec, Failure> {
-    read_config(&args.config)?
-        .extract_spec(
-            &args.config,
-            args.extract.users.as_deref(),
-            args.extract.events.as_deref(),
-        )?
+/// The extract spec of a `features`, `segments` or `kpis` run, which must
+/// have one.
+pub(crate) fn required_spec(config: &Path, extract: &ExtractArgs) -> Result<ExtractSpec, Failure> {
+    read_config(config)?
+        .extract_spec(config, extract.users.as_deref(), extract.events.as_deref())?
         .ok_or_else(|| {
             bad_input(anyhow::anyhow!(
                 "{}: no [extract] section; it must name the users and events extracts",
-                args.config.display()
+                config.display()
             ))
         })
 }

@@ -11,7 +11,7 @@ use super::{build_extract_table, required_spec};
 use crate::{bad_input, Failure};
 
 pub(crate) fn run_segments(args: &FeaturesArgs) -> Result<(), Failure> {
-    let mut spec = required_spec(args)?;
+    let mut spec = required_spec(&args.config, &args.extract)?;
     // Segments describe every user with a complete observation window,
     // labelled or not.
     spec.feature_spec.label = None;

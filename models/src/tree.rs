@@ -157,6 +157,13 @@ impl Tree {
     /// through [`crate::compiled::CompiledEnsemble`], which must agree with
     /// it bit for bit.
     pub fn predict_row(&self, row: &[f64]) -> f64 {
+        self.predict_by(|feature| row[feature])
+    }
+
+    /// The same walk, reading feature `f` of the row as `feature_value(f)`
+    /// (for column-major data, as the learners hold it).
+    #[inline]
+    pub fn predict_by(&self, feature_value: impl Fn(usize) -> f64) -> f64 {
         let mut index = 0usize;
         loop {
             match &self.nodes[index] {
@@ -168,8 +175,7 @@ impl Tree {
                     right,
                     ..
                 } => {
-                    let x = row[*feature as usize];
-                    index = if rule.goes_left(x) {
+                    index = if rule.goes_left(feature_value(*feature as usize)) {
                         *left as usize
                     } else {
                         *right as usize

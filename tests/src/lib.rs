@@ -47,11 +47,22 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 /// Whether `binary` exists and is newer than every source file and
-/// manifest of the workspace.
+/// manifest of the binaries' crates.
 fn is_fresh(binary: &Path) -> bool {
     let Ok(built) = binary.metadata().and_then(|m| m.modified()) else {
         return false;
     };
+    built >= newest_source()
+}
+
+/// The modification time of the newest source file or manifest of the
+/// binaries' crates, found once per test process.
+fn newest_source() -> std::time::SystemTime {
+    static NEWEST: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+    *NEWEST.get_or_init(newest_source_now)
+}
+
+fn newest_source_now() -> std::time::SystemTime {
     fn newest(dir: &Path, newest_seen: &mut std::time::SystemTime) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -87,7 +98,7 @@ fn is_fresh(binary: &Path) -> bool {
             newest_source = newest_source.max(modified);
         }
     }
-    built >= newest_source
+    newest_source
 }
 
 /// Builds the workspace's binaries once per process for the profile of

@@ -13,7 +13,7 @@ use presage_models::rng::SplitMix64;
 use presage_models::tree::{Node, Tree};
 use rayon::prelude::*;
 
-use crate::dataset::{bin_columns, predict_column_major, Progress, TrainData, ValidData};
+use crate::dataset::{bin_columns, Progress, TrainData, ValidData};
 use crate::grower::Grower;
 use crate::params::{GbmParams, Objective, StoppingMetric};
 
@@ -151,7 +151,7 @@ pub fn train_gbm(
                 .enumerate()
                 .with_min_len(4096)
                 .for_each(|(r, s)| {
-                    *s += predict_column_major(&tree, data.columns, r);
+                    *s += tree.predict_by(|f| data.columns[f][r]);
                 });
         } else {
             for (node, rows) in &grown.leaves {

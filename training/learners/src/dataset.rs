@@ -4,7 +4,6 @@
 //! send after each tree. The gradient-boosting loop and the forest both
 //! start from here, so neither imports the other.
 
-use presage_models::tree::{Node, Tree};
 use rayon::prelude::*;
 
 use crate::binning::{BinMapper, BinnedData};
@@ -66,30 +65,6 @@ pub fn bin_columns(data: &TrainData<'_>, max_bin: usize) -> BinnedData {
         })
         .collect();
     BinnedData::new(data.columns, mappers)
-}
-
-/// Walks a tree for row `r` of column-major data.
-pub(crate) fn predict_column_major(tree: &Tree, columns: &[Vec<f64>], r: usize) -> f64 {
-    let mut index = 0usize;
-    loop {
-        match &tree.nodes[index] {
-            Node::Leaf { value, .. } => return *value,
-            Node::Split {
-                feature,
-                rule,
-                left,
-                right,
-                ..
-            } => {
-                let x = columns[*feature as usize][r];
-                index = if rule.goes_left(x) {
-                    *left as usize
-                } else {
-                    *right as usize
-                };
-            }
-        }
-    }
 }
 
 /// Column-major columns as one row-major buffer (`rows × columns`), as the

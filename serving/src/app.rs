@@ -29,7 +29,7 @@ use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::json::BodyDeadline;
-use crate::routes::{admin, health, models, predict, v2};
+use crate::routes::{admin, health, models, online, predict, v2};
 use crate::state::AppState;
 
 /// Header carrying the request id.
@@ -49,6 +49,11 @@ pub fn app(state: AppState) -> Router {
             axum::routing::put(admin::set_alias),
         )
         .route("/admin/reload", post(admin::reload))
+        .route("/events", post(online::post_events))
+        .route("/users", post(online::post_users))
+        .route("/users/{id}", axum::routing::delete(online::erase_user))
+        .route("/users/{id}/features", get(online::user_features_route))
+        .route("/admin/online/compact", post(online::compact))
         .route("/v2/health/live", get(v2::live))
         .route("/v2/health/ready", get(v2::ready))
         .route("/v2/models/{name}", get(v2::metadata))
@@ -139,6 +144,11 @@ const ROUTES: &[&str] = &[
     "/models/{name}/drift",
     "/models/{name}/aliases/{alias}",
     "/admin/reload",
+    "/events",
+    "/users",
+    "/users/{id}",
+    "/users/{id}/features",
+    "/admin/online/compact",
     "/healthz",
     "/readyz",
     "/metrics",

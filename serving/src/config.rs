@@ -16,6 +16,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::online::ingest::Traits;
+use crate::online::store::StoreConfig;
+
 /// The optional `serve.toml`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +64,34 @@ pub struct ConfigFile {
     /// After SIGTERM, how long to keep accepting requests (with `/readyz`
     /// answering 503) so load balancers notice, in milliseconds.
     pub shutdown_delay_ms: Option<u64>,
+    /// The online store (events in, features by user id); absent: off.
+    pub online: Option<OnlineFile>,
+}
+
+/// The `[online]` section of `serve.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnlineFile {
+    /// The store's directory (relative to the config file).
+    pub dir: PathBuf,
+    /// Events in the first this many days after signup are kept (default 30).
+    pub retain_days_after_signup: Option<f64>,
+    /// Events in the last this many days are kept (default 30).
+    pub retain_last_days: Option<f64>,
+    /// Store events only of users who consented (default false).
+    pub require_consent: Option<bool>,
+    /// The Segment identify trait with the signup time, besides `createdAt`
+    /// (default `signup_at`).
+    pub signup_trait: Option<String>,
+    /// The Segment identify trait with consent (default `consent`).
+    pub consent_trait: Option<String>,
+    /// Most events (or users) in one ingest request (default 10,000).
+    pub max_events_per_request: Option<usize>,
+    /// Compact the log when it passes this many bytes (default 256 MiB).
+    pub compact_log_bytes: Option<u64>,
+    /// Seconds after an erasure by which the user is gone from disk too
+    /// (default 60).
+    pub erasure_delay_secs: Option<u64>,
 }
 
 /// The admin bearer token. Its `Debug` output is redacted, and it is only
@@ -141,6 +172,63 @@ pub struct ServeConfig {
     pub policies: BTreeMap<String, PathBuf>,
     /// Admin token; admin endpoints are disabled without one.
     pub admin_token: Option<AdminToken>,
+    /// The online store, when configured.
+    pub online: Option<StoreConfig>,
+}
+
+/// Default retention after signup and before the store's clock, in days.
+pub const DEFAULT_RETAIN_DAYS: f64 = 30.0;
+/// Default items per ingest request.
+pub const DEFAULT_MAX_EVENTS_PER_REQUEST: usize = 10_000;
+/// Default log size that triggers compaction (256 MiB).
+pub const DEFAULT_COMPACT_LOG_BYTES: u64 = 256 << 20;
+/// Default time from an erasure to its compaction.
+pub const DEFAULT_ERASURE_DELAY_SECS: u64 = 60;
+
+fn online_config(name: &str, base: &Path, file: OnlineFile) -> Result<StoreConfig, ConfigError> {
+    let days = |key: &str, value: Option<f64>| match value {
+        Some(d) if !(d > 0.0 && d.is_finite() && d <= 36_500.0) => Err(ConfigError(format!(
+            "{name}: [online] {key} = {d} must be a positive number of days (at most 36500)"
+        ))),
+        v => Ok(v.unwrap_or(DEFAULT_RETAIN_DAYS)),
+    };
+    if file.dir.as_os_str().is_empty() {
+        return Err(ConfigError(format!(
+            "{name}: [online] dir is empty; name the store's directory"
+        )));
+    }
+    let max_events_per_request = match file.max_events_per_request {
+        Some(0) => {
+            return Err(ConfigError(format!(
+                "{name}: [online] max_events_per_request must be at least 1"
+            )))
+        }
+        v => v.unwrap_or(DEFAULT_MAX_EVENTS_PER_REQUEST),
+    };
+    let compact_log_bytes = match file.compact_log_bytes {
+        Some(b) if b < 4096 => {
+            return Err(ConfigError(format!(
+                "{name}: [online] compact_log_bytes = {b} is too small (at least 4096)"
+            )))
+        }
+        v => v.unwrap_or(DEFAULT_COMPACT_LOG_BYTES),
+    };
+    Ok(StoreConfig {
+        dir: base.join(file.dir),
+        retain_days_after_signup: days("retain_days_after_signup", file.retain_days_after_signup)?,
+        retain_last_days: days("retain_last_days", file.retain_last_days)?,
+        require_consent: file.require_consent.unwrap_or(false),
+        traits: Traits {
+            signup: file.signup_trait.unwrap_or_else(|| "signup_at".into()),
+            consent: file.consent_trait.unwrap_or_else(|| "consent".into()),
+        },
+        max_events_per_request,
+        compact_log_bytes,
+        erasure_delay: Duration::from_secs(
+            file.erasure_delay_secs
+                .unwrap_or(DEFAULT_ERASURE_DELAY_SECS),
+        ),
+    })
 }
 
 /// Default listen address.
@@ -335,6 +423,10 @@ impl ServeConfig {
             )?,
             shutdown_delay: millis("shutdown_delay_ms", file.shutdown_delay_ms, 0, 0)?,
         };
+        let online = file
+            .online
+            .map(|o| online_config(&name, &base, o))
+            .transpose()?;
         for model in file.models.iter().flatten().chain(file.policies.keys()) {
             presage_models::registry::check_model_name(model)
                 .map_err(|e| ConfigError(format!("{name}: {e}")))?;
@@ -352,6 +444,7 @@ impl ServeConfig {
                 .map(|(model, path)| (model, base.join(path)))
                 .collect(),
             admin_token: admin_token.map(AdminToken),
+            online,
         })
     }
 }
@@ -427,6 +520,13 @@ mod tests {
             .contains("serve.toml: max_connections must be at least 1"));
         assert!(error("request_timeout_ms = 1\n")
             .contains("serve.toml: request_timeout_ms = 1 is too small (at least 10)"));
+        assert!(
+            error("[online]\ndir = \"s\"\nretain_last_days = -1\n").contains(
+                "serve.toml: [online] retain_last_days = -1 must be a positive number of days"
+            )
+        );
+        assert!(error("[online]\ndir = \"s\"\nretain_days = 3\n")
+            .contains("unknown field `retain_days`"));
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 
 /// Reads the body within the size limit and before its deadline (see
 /// [`BodyDeadline`]), mapping rejections to API errors.
-async fn read_bytes<S: Send + Sync>(
+pub(crate) async fn read_bytes<S: Send + Sync>(
     req: Request,
     state: &S,
 ) -> Result<axum::body::Bytes, ApiError> {

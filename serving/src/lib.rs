@@ -20,6 +20,7 @@ pub mod drift_window;
 pub mod error;
 pub mod heavy;
 pub mod json;
+pub mod online;
 pub mod openapi;
 pub mod routes;
 pub mod row_parser;

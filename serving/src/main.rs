@@ -17,6 +17,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use presage_models::registry::{Registry, REGISTRY_ENV};
 use presage_serving::app::app;
 use presage_serving::config::{Overrides, ServeConfig};
+use presage_serving::online::store::OnlineStore;
 use presage_serving::server::{self, Drained};
 use presage_serving::state::AppState;
 use presage_serving::store::ModelStore;
@@ -52,6 +53,19 @@ struct Cli {
     /// Registry poll interval in milliseconds [default: 2000].
     #[arg(long, env = "PRESAGE_POLL_INTERVAL_MS")]
     poll_interval_ms: Option<u64>,
+    /// Before listening, load this NDJSON file of users (from `presage-train
+    /// export-online`) into the online store.
+    #[arg(long, value_name = "PATH")]
+    backfill_users: Option<PathBuf>,
+    /// Before listening, load this NDJSON file of events into the online store.
+    #[arg(long, value_name = "PATH")]
+    backfill_events: Option<PathBuf>,
+}
+
+/// The backfill files asked for.
+struct Backfill {
+    users: Option<PathBuf>,
+    events: Option<PathBuf>,
 }
 
 fn init_logs() {
@@ -103,13 +117,54 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(serve(config));
+    let backfill = Backfill {
+        users: cli.backfill_users,
+        events: cli.backfill_events,
+    };
+    if config.online.is_none() && (backfill.users.is_some() || backfill.events.is_some()) {
+        eprintln!("error: --backfill-users/--backfill-events need an online store: add an [online] section with dir = \"...\" to the config");
+        return ExitCode::from(2);
+    }
+    let code = runtime.block_on(serve(config, backfill));
     // Blocking work still running past the grace period is not waited for.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     code
 }
 
-async fn serve(config: ServeConfig) -> ExitCode {
+/// Recovers the online store, then loads the backfill files into it.
+async fn run_backfill(store: &Arc<OnlineStore>, backfill: &Backfill) -> Result<(), String> {
+    use presage_serving::online::backfill::{backfill_file, wait_recovered};
+    use presage_serving::online::ingest::Expect;
+    wait_recovered(store).await.map_err(|e| e.to_string())?;
+    for (path, expect, what) in [
+        (&backfill.users, Expect::Users, "users"),
+        (&backfill.events, Expect::Events, "events"),
+    ] {
+        let Some(path) = path else { continue };
+        let started = std::time::Instant::now();
+        let report = backfill_file(store, path, expect)
+            .await
+            .map_err(|e| e.to_string())?;
+        let o = &report.outcome;
+        tracing::info!(
+            file = %path.display(),
+            lines = report.lines,
+            accepted = o.accepted,
+            users_updated = o.users_updated,
+            duplicates = o.duplicates,
+            dropped = o.dropped_before_signup + o.dropped_expired + o.dropped_no_consent,
+            rejected = report.rejected,
+            seconds = started.elapsed().as_secs_f64(),
+            "backfilled {what}"
+        );
+        for line in &report.first_rejections {
+            tracing::warn!("backfill line rejected: {line}");
+        }
+    }
+    Ok(())
+}
+
+async fn serve(config: ServeConfig, backfill: Backfill) -> ExitCode {
     let metrics = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("presage_request_duration_seconds".into()),
@@ -148,6 +203,21 @@ async fn serve(config: ServeConfig) -> ExitCode {
     let store = Arc::new(store);
     let catalog = store.catalog();
     tracing::info!(registry = %config.registry.display(), models = ?catalog.servable(), "models loaded");
+    let online = match config.online.clone().map(OnlineStore::open).transpose() {
+        Ok(online) => online,
+        Err(e) => {
+            eprintln!("error: online store: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(store) = &online {
+        if backfill.users.is_some() || backfill.events.is_some() {
+            if let Err(e) = run_backfill(store, &backfill).await {
+                eprintln!("error: backfill: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -207,6 +277,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
     let limits = config.limits.clone();
     let mut state = AppState::new(store, config);
     state.metrics = metrics;
+    state.online = online;
     let draining = {
         let state = state.clone();
         async move {

@@ -12,7 +12,10 @@ use utoipa::{Modify, OpenApi};
 
 use crate::config::Limits;
 use crate::error::{ErrorBody, ErrorDetail, V2ErrorBody};
+use crate::online::ingest::Rejection;
+use crate::online::store::{CompactReport, Outcome};
 use crate::routes::admin::{self, AliasRequest};
+use crate::routes::online::{self, IngestResponse, WindowBody};
 use crate::routes::predict::{
     self, BatchRequest, BatchResponse, Onboarding, PredictRequest, PredictResponse, Prediction,
     Reason,
@@ -37,6 +40,11 @@ use crate::state::AppState;
         models::drift,
         admin::set_alias,
         admin::reload,
+        online::post_events,
+        online::post_users,
+        online::erase_user,
+        online::user_features_route,
+        online::compact,
         health::live,
         health::ready,
         health::metrics,
@@ -52,6 +60,7 @@ use crate::state::AppState;
         PredictRequest, PredictResponse, Prediction, Onboarding, Reason, BatchRequest, BatchResponse,
         AliasRequest, InferRequest, InferInput, Datatype, TensorParameters, RequestedOutput, OutputParameters,
         RequestParameters, InferResponse, OutputTensor, ErrorBody, ErrorDetail, V2ErrorBody,
+        IngestResponse, Outcome, Rejection, CompactReport, WindowBody,
     )),
     modifiers(&AdminToken, &EveryRoute)
 )]

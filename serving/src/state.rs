@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::ServeConfig;
 use crate::heavy::HeavyPool;
+use crate::online::store::OnlineStore;
 use crate::store::ModelStore;
 
 /// State handed to every handler.
@@ -24,6 +25,8 @@ pub struct AppState {
     pub heavy: HeavyPool,
     /// Set on SIGTERM: readiness answers 503 from then on.
     pub shutting_down: Arc<AtomicBool>,
+    /// The online store, when configured.
+    pub online: Option<Arc<OnlineStore>>,
 }
 
 /// Whether the server is ready, and why not.
@@ -35,13 +38,18 @@ pub struct Readiness {
     pub missing: Vec<String>,
     /// The server received SIGTERM and is draining.
     pub shutting_down: bool,
+    /// Why the online store cannot serve yet (recovering, failed).
+    pub online: Option<String>,
 }
 
 impl Readiness {
     /// Ready: not shutting down, and every required model (or, with none
     /// configured, at least one model) is loaded.
     pub fn ready(&self) -> bool {
-        !self.shutting_down && self.missing.is_empty() && !self.servable.is_empty()
+        !self.shutting_down
+            && self.missing.is_empty()
+            && !self.servable.is_empty()
+            && self.online.is_none()
     }
 }
 
@@ -54,6 +62,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: None,
             shutting_down: Arc::new(AtomicBool::new(false)),
+            online: None,
         }
     }
 
@@ -76,6 +85,11 @@ impl AppState {
             servable,
             missing,
             shutting_down: self.shutting_down.load(Ordering::SeqCst),
+            online: self
+                .online
+                .as_ref()
+                .and_then(|store| store.status().err())
+                .map(|e| e.to_string()),
         }
     }
 }

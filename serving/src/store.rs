@@ -26,6 +26,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use presage_models::artifact::ModelArtifact;
 use presage_models::compiled::CompiledEnsemble;
+use presage_models::feature_spec::online::OnlineSpec;
 use presage_models::policy::{policy_file, PolicyError, SegmentPolicy};
 use presage_models::registry::{Registry, CHAMPION};
 
@@ -54,6 +55,9 @@ pub struct LoadedVersion {
     pub score_histogram: metrics::Histogram,
     /// Recent scored rows, for live drift.
     pub drift: DriftWindow,
+    /// Its event features as the online store computes them, or why it
+    /// cannot be scored by user id.
+    pub online: Result<OnlineSpec, String>,
 }
 
 impl LoadedVersion {
@@ -79,6 +83,13 @@ impl LoadedVersion {
             })
             .collect();
         let score_histogram = metrics::histogram!("presage_score", "model" => model);
+        let online = match &artifact.feature_spec {
+            None => Err("it was trained from a ready table, so the server does not know how its features are computed; train it from users + events extracts (--config with an [extract] section)".to_owned()),
+            Some(record) => {
+                let columns: Vec<String> = artifact.schema.names().map(str::to_owned).collect();
+                OnlineSpec::from_stored(&record.spec_json, &columns).map_err(|e| e.to_string())
+            }
+        };
         let loaded = LoadedVersion {
             artifact,
             compiled,
@@ -88,6 +99,7 @@ impl LoadedVersion {
             segment_counters,
             score_histogram,
             drift: DriftWindow::new(width, DRIFT_WINDOW_ROWS),
+            online,
         };
         // Warm-up: touch every tree once and check the output is usable.
         let row = vec![f64::NAN; loaded.compiled.n_features()];

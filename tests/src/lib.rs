@@ -15,8 +15,8 @@ use std::process::{Command, Output};
 /// Looks in `PRESAGE_BIN_DIR` if set, else in the cargo target directory
 /// this test binary lives in (`<target>/<profile>/deps/..`), where `cargo
 /// test --workspace` builds them because their packages have tests. When
-/// they are missing there or older than the workspace's sources (`cargo
-/// test -p presage-tests` builds only this package), they are built once
+/// they are missing there or older than their sources (`cargo test -p
+/// presage-tests` builds only this package), they are built once
 /// per test process with `cargo build --workspace --bins` into
 /// `<target>/e2e-bins`: a target directory of its own, because the `cargo
 /// test` running this process holds the lock of its own.
@@ -46,59 +46,30 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// Whether `binary` exists and is newer than every source file and
-/// manifest of the binaries' crates.
+/// Whether `binary` exists and is newer than every source file it was
+/// built from, as cargo's dep-info file beside it (`<binary>.d`) lists
+/// them: what cargo itself would look at to decide on a rebuild. (A check
+/// against every source of the workspace would call a binary stale after
+/// an edit to a crate it does not link.)
 fn is_fresh(binary: &Path) -> bool {
     let Ok(built) = binary.metadata().and_then(|m| m.modified()) else {
         return false;
     };
-    built >= newest_source()
-}
-
-/// The modification time of the newest source file or manifest of the
-/// binaries' crates, found once per test process.
-fn newest_source() -> std::time::SystemTime {
-    static NEWEST: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
-    *NEWEST.get_or_init(newest_source_now)
-}
-
-fn newest_source_now() -> std::time::SystemTime {
-    fn newest(dir: &Path, newest_seen: &mut std::time::SystemTime) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if path.is_dir() {
-                if !name.starts_with('.') && name != "target" && name != "fuzz" {
-                    newest(&path, newest_seen);
-                }
-            } else if name.ends_with(".rs") || name == "Cargo.toml" || name == "Cargo.lock" {
-                if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
-                    *newest_seen = (*newest_seen).max(modified);
-                }
-            }
-        }
-    }
-    let root = workspace_root();
-    let mut newest_source = std::time::SystemTime::UNIX_EPOCH;
-    for top in [
-        "models",
-        "training",
-        "serving",
-        "datasets",
-        "notebooks-export",
-    ] {
-        newest(&root.join(top), &mut newest_source);
-    }
-    for manifest in ["Cargo.toml", "Cargo.lock"] {
-        if let Ok(modified) = root.join(manifest).metadata().and_then(|m| m.modified()) {
-            newest_source = newest_source.max(modified);
-        }
-    }
-    newest_source
+    let Ok(dep_info) = std::fs::read_to_string(binary.with_extension("d")) else {
+        return false;
+    };
+    let Some((_, deps)) = dep_info.lines().next().and_then(|l| l.split_once(": ")) else {
+        return false;
+    };
+    // Paths are separated by spaces; a space inside a path is `\ `.
+    let deps = deps.replace("\\ ", "\u{0}");
+    deps.split_whitespace()
+        .map(|p| PathBuf::from(p.replace('\u{0}', " ")))
+        .all(|p| {
+            p.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified <= built)
+        })
 }
 
 /// Builds the workspace's binaries once per process for the profile of

@@ -15,8 +15,11 @@
 //! - [`catalog`]: the features a spec builds, given the event names seen.
 //! - [`state`]: what one event does to each feature, and what a feature
 //!   reads at the user's cutoff.
+//! - [`online`]: a model's features for one user at any moment, from the
+//!   spec stored in its artifact.
 
 pub mod catalog;
+pub mod online;
 pub mod spec;
 pub mod state;
 pub mod window;

@@ -54,7 +54,7 @@ pub fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if state.config.admin_token.is_none() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -33,11 +33,13 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         )
     } else {
         let reason = if readiness.shutting_down {
-            "shutting down"
+            "shutting down".to_owned()
+        } else if let Some(why) = &readiness.online {
+            why.clone()
         } else if readiness.servable.is_empty() {
-            "no model is loaded"
+            "no model is loaded".to_owned()
         } else {
-            "required models are not loaded"
+            "required models are not loaded".to_owned()
         };
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -51,6 +53,7 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let catalog = state.store.catalog();
     let handle = state.metrics.clone();
+    let online = state.online.clone();
     // Drift reports cost a pass over each window: off the async workers.
     let body = state
         .heavy
@@ -59,6 +62,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
                 if let Some(version) = entry.champion() {
                     publish_drift(name, version.drift.report(&version.artifact).as_ref());
                 }
+            }
+            if let Some(store) = &online {
+                crate::routes::online::publish_gauges(store);
             }
             handle.as_ref().map(|h| h.render()).unwrap_or_default()
         })

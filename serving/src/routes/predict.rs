@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
+use crate::routes::online::WindowBody;
 use crate::row_parser::{self, ParseOptions, ParsedUser};
 use crate::state::AppState;
 use crate::store::{LoadError, LoadedVersion};
@@ -59,6 +60,14 @@ pub struct PredictQuery {
     /// point at that version).
     #[param(pattern = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
     pub alias: Option<String>,
+    /// With an online store: compute the user's features as of this time
+    /// (ISO 8601, UTC) instead of now.
+    pub as_of: Option<String>,
+    /// With an online store and a body that has `features`: start from the
+    /// user's online features and let the sent ones override them. A body
+    /// with a `user_id` and no `features` is always scored online.
+    #[param(value_type = Option<bool>)]
+    pub online: Option<String>,
 }
 
 /// The onboarding payload of a segment.
@@ -112,9 +121,106 @@ pub struct PredictResponse {
     pub model: String,
     /// Version that scored.
     pub version: u64,
+    /// `"online"` when the features were computed from the online store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features_source: Option<&'static str>,
+    /// The window the online features read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowBody>,
     /// The prediction.
     #[serde(flatten)]
     pub prediction: Prediction,
+}
+
+/// The parts of a predict body that decide whether it is scored online.
+#[derive(Deserialize)]
+struct Probe {
+    user_id: Option<Value>,
+    features: Option<Map<String, Value>>,
+}
+
+/// What scoring online read: the window and the warnings about the user.
+struct OnlineRead {
+    window: Option<WindowBody>,
+    warnings: Vec<String>,
+}
+
+/// With an online store, a body with a `user_id` and no `features` (or any
+/// body with `?online=true`) gets the user's online features, with sent
+/// ones on top; returns the body to parse and the window read.
+fn online_body(
+    state: &AppState,
+    version: &LoadedVersion,
+    model: &str,
+    query: &PredictQuery,
+    body: axum::body::Bytes,
+) -> Result<(axum::body::Bytes, Option<OnlineRead>), ApiError> {
+    let Some(store) = state.online.as_deref() else {
+        return Ok((body, None));
+    };
+    let forced = match query.online.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "online must be true or false",
+            )
+            .with_field("online"))
+        }
+    };
+    // Cheap test first: a body naming `features` is scored as sent.
+    if !forced && memchr_features(&body) {
+        return Ok((body, None));
+    }
+    let Ok(probe) = serde_json::from_slice::<Probe>(&body) else {
+        // The row parser answers the precise error.
+        return Ok((body, None));
+    };
+    if probe.features.is_some() && !forced {
+        return Ok((body, None));
+    }
+    let id = match &probe.user_id {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+        _ if forced => {
+            return Err(ApiError::invalid(
+                "missing_user_id",
+                "scoring online needs a user_id (a string or a whole number)",
+                "user_id",
+            ))
+        }
+        _ => return Ok((body, None)),
+    };
+    let as_of_us = crate::routes::online::as_of(query.as_of.as_deref())?;
+    let mut computed = crate::routes::online::compute(store, version, model, &id, as_of_us)?;
+    for (name, value) in probe.features.unwrap_or_default() {
+        computed.features.insert(name, value);
+    }
+    let rebuilt = serde_json::to_vec(&serde_json::json!({
+        "user_id": probe.user_id,
+        "features": computed.features,
+    }))
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        )
+    })?;
+    Ok((
+        rebuilt.into(),
+        Some(OnlineRead {
+            window: computed.window,
+            warnings: computed.warnings,
+        }),
+    ))
+}
+
+/// Whether the body contains the key text `"features"` at all.
+fn memchr_features(body: &[u8]) -> bool {
+    body.windows(10).any(|w| w == b"\"features\"")
 }
 
 /// Answer of `POST /predict/{model}/batch`.
@@ -373,13 +479,23 @@ pub async fn predict(
     let Query(query) = query.map_err(query_error)?;
     let (version, options) = select(&state, &model, &query).await?;
     let parse = parse_options(&state, &options);
+    let (body, online) = online_body(&state, &version, &model, &query, body)?;
     let score = move || -> Result<PredictResponse, ApiError> {
         let user = row_parser::parse_user(&body, &version, parse)?;
         let probability = version.probability(&user.encoded.row);
-        let prediction = predict_one(&version, user, probability, &options);
+        let mut prediction = predict_one(&version, user, probability, &options);
+        let (features_source, window) = match online {
+            Some(read) => {
+                prediction.warnings.splice(0..0, read.warnings);
+                (Some("online"), read.window)
+            }
+            None => (None, None),
+        };
         Ok(PredictResponse {
             model,
             version: version.version(),
+            features_source,
+            window,
             prediction,
         })
     };

@@ -72,6 +72,8 @@ enum Command {
     Retrain(Box<FitArgs>),
     /// Build the per-user feature table from users + events extracts and write it.
     Features(FeaturesArgs),
+    /// Write the extracts as NDJSON users and events for `presage-serve --backfill-users/--backfill-events`.
+    ExportOnline(ExportOnlineArgs),
     /// Assign the config's rule segments ([[segments]]) to every user and report their sizes.
     Segments(FeaturesArgs),
     /// Onboarding KPIs from the extracts: time to first key action, completion, funnel, retention.
@@ -102,6 +104,7 @@ use commands::compare::{run_compare, CompareArgs};
 use commands::drift::{run_drift, DriftArgs};
 use commands::evaluate::{run_evaluate, EvaluateArgs};
 use commands::experiment::{run_experiment, ExperimentArgs};
+use commands::export_online::{run_export_online, ExportOnlineArgs};
 use commands::features::{run_features, FeaturesArgs};
 use commands::fit::{run_fit, FitArgs};
 use commands::kpis::{run_kpis, KpisArgs};
@@ -145,6 +148,7 @@ fn main() -> ExitCode {
         Command::Fit(args) => run_fit(&cli.registry, args),
         Command::Retrain(args) => run_retrain(&cli.registry, args),
         Command::Features(args) => run_features(args),
+        Command::ExportOnline(args) => run_export_online(args),
         Command::Segments(args) => run_segments(args),
         Command::Kpis(args) => run_kpis(args),
         Command::Compare(args) => run_compare(&cli.registry, args),

@@ -15,6 +15,14 @@ use presage_learners::dataset::ColumnKind;
 
 const MAX_ONE_HOT: usize = 50;
 
+/// Why the logistic baseline could not be fitted; `fit` reports it as a
+/// warning and goes on without that baseline.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "logistic regression baseline failed: {0}; the model is compared with the class prior only"
+)]
+pub struct BaselineError(String);
+
 fn labels(target: &[f64]) -> Vec<bool> {
     target.iter().map(|y| *y > 0.5).collect()
 }
@@ -114,7 +122,7 @@ pub fn logistic(
     train_target: &[f64],
     test_columns: &[Vec<f64>],
     test_target: &[f64],
-) -> Result<Baseline, String> {
+) -> Result<Baseline, BaselineError> {
     let encodings = encodings(train_columns, kinds);
     let x_train = design(train_columns, &encodings);
     let y_train = Array1::from(labels(train_target));
@@ -122,7 +130,7 @@ pub fn logistic(
     let model = LogisticRegression::default()
         .max_iterations(200)
         .fit(&dataset)
-        .map_err(|e| format!("logistic regression baseline failed: {e}"))?;
+        .map_err(|e| BaselineError(e.to_string()))?;
     let x_test = design(test_columns, &encodings);
     let mut probs = model.predict_probabilities(&x_test).to_vec();
     if !model.labels().pos.class {

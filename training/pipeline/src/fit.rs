@@ -436,7 +436,7 @@ pub fn train(plan: &FitPlan, on_progress: &(dyn Fn(Progress) + Sync)) -> Result<
             &test.target,
         ) {
             Ok(b) => baselines.push(b),
-            Err(e) => warnings.push(e),
+            Err(e) => warnings.push(e.to_string()),
         }
     }
     let model_auc = test_metrics.as_ref().and_then(Metrics::auc);

@@ -60,8 +60,7 @@ pub(crate) fn run_compare(registry: &Path, args: &CompareArgs) -> Result<(), Fai
         }
     };
     if let Some(path) = &args.html {
-        let html =
-            compare_html::render(&comparison).map_err(|e| failure(anyhow::anyhow!("{e}")))?;
+        let html = compare_html::render(&comparison).map_err(failure)?;
         presage_models::write_atomic(path, html.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))
             .map_err(failure)?;

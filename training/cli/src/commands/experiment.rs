@@ -42,8 +42,7 @@ pub(crate) fn run_experiment(args: &ExperimentArgs) -> Result<(), Failure> {
     )?;
     let report = presage_experiment::run(&spec).map_err(bad_input)?;
     if let Some(path) = &args.html {
-        let html = crate::render::experiment_html::render(&report)
-            .map_err(|e| failure(anyhow::anyhow!("{e}")))?;
+        let html = crate::render::experiment_html::render(&report).map_err(failure)?;
         presage_models::write_atomic(path, html.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))
             .map_err(failure)?;

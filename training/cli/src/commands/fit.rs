@@ -11,6 +11,7 @@ use presage_data::table::{table_from_frame, write_table, Column, ColumnData};
 use presage_learners::dataset::Progress;
 use presage_learners::params::{CalibrationMethod, Objective, ParamSet, StoppingMetric};
 use presage_models::artifact::{Algorithm, FeatureDescription, FeatureSpecRecord};
+use presage_models::feature_spec::online::StoredSpec;
 use presage_pipeline::encode::ColumnRoles;
 use presage_pipeline::fit::TrainingData;
 use presage_pipeline::fit::{self, FitPlan};
@@ -313,7 +314,11 @@ pub(crate) fn training_data(
             let built = build_extract_table(&spec, config, args.json)?;
             let table = table_from_frame(&built.frame, config).map_err(bad_input)?;
             let record = FeatureSpecRecord {
-                spec_json: serde_json::to_string(&spec.feature_spec).map_err(failure)?,
+                spec_json: serde_json::to_string(&StoredSpec {
+                    spec: spec.feature_spec.clone(),
+                    event_names: Some(built.event_names.clone()),
+                })
+                .map_err(failure)?,
                 features: built
                     .features
                     .iter()

@@ -38,7 +38,7 @@ pub(crate) fn run_kpis(args: &KpisArgs) -> Result<(), Failure> {
         out!("{}", serde_json::to_string(&report).map_err(failure)?);
         return Ok(());
     }
-    out!("onboarding KPIs over {}\n", report.window);
+    out!("onboarding KPIs, events {}\n", report.window);
     out!(
         "{:<24} {:>8} {:>12} {:>12} {:>12} {:>12} {:>12}",
         report.by.as_deref().unwrap_or("group"),

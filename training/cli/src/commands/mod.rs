@@ -6,6 +6,7 @@ pub(crate) mod compare;
 pub(crate) mod drift;
 pub(crate) mod evaluate;
 pub(crate) mod experiment;
+pub(crate) mod export_online;
 pub(crate) mod features;
 pub(crate) mod fit;
 pub(crate) mod kpis;

@@ -25,10 +25,10 @@ fn line_chart(
     y_max: f64,
     series: [(&str, &Curve); 2],
     diagonal: bool,
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     let mut svg = String::new();
     draw_lines(&mut svg, title, axes, y_max, series, diagonal)
-        .map_err(|e| format!("drawing '{title}': {e}"))?;
+        .map_err(|e| anyhow::anyhow!("drawing '{title}': {e}"))?;
     Ok(svg)
 }
 
@@ -88,10 +88,10 @@ type Bins = [(f64, f64, usize)];
 
 /// The reliability diagram: observed rate against mean predicted
 /// probability per bin, with each point's row count written beside it.
-fn reliability_chart(series: [(&str, &Bins); 2]) -> Result<String, String> {
+fn reliability_chart(series: [(&str, &Bins); 2]) -> anyhow::Result<String> {
     let mut svg = String::new();
     draw_reliability(&mut svg, series)
-        .map_err(|e| format!("drawing the reliability diagram: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("drawing the reliability diagram: {e}"))?;
     Ok(svg)
 }
 
@@ -165,11 +165,10 @@ fn cell(x: Option<f64>) -> String {
 
 /// Renders the comparison; it must have been computed on data (the plots
 /// need the scored rows).
-pub fn render(c: &Comparison) -> Result<String, String> {
-    let ScoredRows { labels, a, b } = c
-        .scored
-        .as_ref()
-        .ok_or("the HTML report needs per-row scores: compare on labelled data (--data)")?;
+pub fn render(c: &Comparison) -> anyhow::Result<String> {
+    let ScoredRows { labels, a, b } = c.scored.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("the HTML report needs per-row scores: compare on labelled data (--data)")
+    })?;
     let (va, vb) = (format!("v{}", c.a), format!("v{}", c.b));
     let ((roc_a, pr_a, gain_a), (roc_b, pr_b, gain_b)) = (curves(labels, a), curves(labels, b));
     let charts = [

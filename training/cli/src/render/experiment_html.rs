@@ -23,10 +23,10 @@ type DrawResult = Result<(), Box<dyn std::error::Error>>;
 /// The confidence-interval plot of one outcome: a row per comparison
 /// (overall first), the difference as a dot and its interval as a bar,
 /// red when significant, and a line at zero.
-fn interval_plot(o: &OutcomeResult, confidence: f64) -> Result<String, String> {
+fn interval_plot(o: &OutcomeResult, confidence: f64) -> anyhow::Result<String> {
     let mut svg = String::new();
     draw_intervals(&mut svg, o, confidence)
-        .map_err(|e| format!("drawing the intervals of '{}': {e}", o.outcome))?;
+        .map_err(|e| anyhow::anyhow!("drawing the intervals of '{}': {e}", o.outcome))?;
     Ok(svg)
 }
 
@@ -114,7 +114,7 @@ fn cell(text: &str) -> String {
 }
 
 /// Renders the report.
-pub fn render(r: &ExperimentReport) -> Result<String, String> {
+pub fn render(r: &ExperimentReport) -> anyhow::Result<String> {
     let mut html = String::new();
     let title = format!("Experiment: {} vs {}", r.treatment, r.control);
     let _ = write!(

@@ -525,6 +525,7 @@ pub fn build_table(
     Ok(BuiltTable {
         frame,
         features: definitions,
+        event_names: names,
         label: label_column.map(str::to_owned),
         report,
     })

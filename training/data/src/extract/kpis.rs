@@ -68,7 +68,8 @@ pub struct Cohort {
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KpiReport {
-    /// The window the KPIs cover.
+    /// The window the KPIs cover, as `WindowSpec::describe` words it
+    /// ("in the first 14 days after signup").
     pub window: String,
     /// What `--by` split on, if anything.
     pub by: Option<String>,
@@ -339,14 +340,7 @@ pub fn report(
             groups.push(group_kpis(value, &rows, &table, spec, &kpis));
         }
     }
-    let window = match (
-        spec.feature_spec.window.days_after_signup,
-        &spec.feature_spec.window.cutoff,
-    ) {
-        (Some(days), _) => format!("the first {days} days after signup"),
-        (_, Some(cutoff)) => format!("signup until {cutoff}"),
-        (None, None) => unreachable!("checked spec"),
-    };
+    let window = spec.feature_spec.window.describe();
     Ok(KpiReport {
         window,
         by: groups_column,

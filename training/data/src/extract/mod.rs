@@ -13,10 +13,12 @@
 //!   duplicates, windows that are not complete yet).
 //! - [`aggregate`]: the per-user aggregation over events.
 //! - [`segments`]: rule segments assigned on the built table.
+//! - [`export`]: the extracts as NDJSON for backfilling an online store.
 //! - [`kpis`]: onboarding KPIs (time to first action, completion, funnel,
 //!   cohort retention).
 
 pub mod aggregate;
+pub mod export;
 pub mod kpis;
 pub mod segments;
 pub mod source;
@@ -204,6 +206,9 @@ pub struct BuiltTable {
     pub frame: DataFrame,
     /// Every feature column, in table order.
     pub features: Vec<FeatureDefinition>,
+    /// Every event name in the events extract, sorted: with the spec, what
+    /// fixes the feature columns (`event_counts = "all"` makes one per name).
+    pub event_names: Vec<String>,
     /// The label column, if the spec has a label.
     pub label: Option<String>,
     /// Counts of what was kept and left out.

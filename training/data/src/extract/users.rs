@@ -37,6 +37,9 @@ pub struct Users {
     pub attributes: DataFrame,
     /// Attribute column names, in extract order.
     pub attribute_names: Vec<String>,
+    /// Per row of [`Users::keys`]: the user withheld consent or is on the
+    /// erasure list (left out of anything built, online stores included).
+    pub withheld: Vec<bool>,
     /// Counts so far.
     pub report: ExtractReport,
 }
@@ -305,6 +308,7 @@ impl Users {
         report.extract_end_us = end;
 
         let mut keep = Vec::with_capacity(n);
+        let mut withheld = Vec::with_capacity(n);
         let (mut starts, mut cutoffs) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let (mut label_starts, mut label_ends) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for row in 0..n {
@@ -312,9 +316,12 @@ impl Users {
             let w = UserWindow::with_cutoff(fs, absolute_cutoff, signup);
             let cutoff = w.cutoff_us;
             let label_end = fs.label.as_ref().map(|_| w.label_end_us);
-            let excluded = if consent.as_ref().is_some_and(|c| !c[row]) {
+            let no_consent = consent.as_ref().is_some_and(|c| !c[row]);
+            let is_erased = ids[row].as_ref().is_some_and(|id| erased.contains(id));
+            withheld.push(no_consent || is_erased);
+            let excluded = if no_consent {
                 Some(&mut report.excluded_no_consent)
-            } else if ids[row].as_ref().is_some_and(|id| erased.contains(id)) {
+            } else if is_erased {
                 Some(&mut report.excluded_erased)
             } else if absolute_cutoff.is_some() && signup >= cutoff {
                 Some(&mut report.excluded_signed_up_after_cutoff)
@@ -368,6 +375,7 @@ impl Users {
             keys,
             attributes,
             attribute_names,
+            withheld,
             report,
         })
     }

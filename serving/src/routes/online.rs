@@ -1,0 +1,414 @@
+//! The online store's routes: `POST /events` and `POST /users` (ingest),
+//! `DELETE /users/{id}` (erasure), `GET /users/{id}/features` (the
+//! computed vector, for debugging) and `POST /admin/online/compact`.
+//!
+//! Ingest bodies are JSON (`application/json`) or NDJSON
+//! (`application/x-ndjson`); see [`crate::online::ingest`] for the formats.
+//! The answer comes once the accepted changes are durable, and says what
+//! happened to every item: accepted, duplicate, dropped (with the reason),
+//! or rejected with its index and why. Items are independent: valid ones
+//! are stored even when others are rejected, and the answer lists each
+//! rejected one (`errors` is true), so nothing is dropped silently.
+//!
+//! Erasure, the feature vector (personal data) and compaction need the
+//! admin token. No route logs a user id or a value.
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use presage_models::time::{format_timestamp, parse_timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::online::features::{check_reach, user_features};
+use crate::online::ingest::{self, BodyError, Expect, Rejection};
+use crate::online::store::{CompactReport, OnlineStore, Outcome, StoreError};
+use crate::routes::admin::authorize;
+use crate::routes::predict::{resolve, Selector};
+use crate::state::AppState;
+
+/// Most rejected items listed one by one in an answer (all are counted).
+const LISTED_REJECTIONS: usize = 100;
+
+/// Answer of `POST /events` and `POST /users`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IngestResponse {
+    /// True when any item was rejected.
+    pub errors: bool,
+    /// What happened to the accepted items.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Items rejected.
+    pub rejected: usize,
+    /// Segment messages of types the store does not use (page, screen, ...).
+    pub ignored: usize,
+    /// The first rejected items, with their index and reason.
+    pub rejections: Vec<Rejection>,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        )
+    }
+}
+
+/// The online store, or 404 when the server runs without one.
+pub fn online(state: &AppState) -> Result<&OnlineStore, ApiError> {
+    state.online.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "online_disabled",
+            "this server has no online store; add an [online] section with dir = \"...\" to its config",
+        )
+    })
+}
+
+/// Reads an ingest body: JSON or NDJSON, within the body limit and deadline.
+async fn ingest_body(request: Request) -> Result<axum::body::Bytes, ApiError> {
+    let accepted = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            matches!(
+                mime.as_str(),
+                "application/json"
+                    | "application/x-ndjson"
+                    | "application/jsonl"
+                    | "application/ndjson"
+            )
+        });
+    if !accepted {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON (`Content-Type: application/json`) or NDJSON (`application/x-ndjson`)",
+        ));
+    }
+    crate::json::read_bytes(request, &()).await
+}
+
+async fn ingest(
+    state: AppState,
+    request: Request,
+    expect: Expect,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let store = online(&state)?;
+    store.status()?;
+    let body = ingest_body(request).await?;
+    let config = store.config();
+    let (traits, max_items) = (config.traits.clone(), config.max_events_per_request);
+    let parsed = state
+        .heavy
+        .run(move || ingest::parse(&body, expect, &traits, max_items, crate::online::now_us()))
+        .await?
+        .map_err(|e| match e {
+            BodyError::Malformed(message) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", message)
+            }
+            BodyError::TooMany(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_items",
+                e.to_string(),
+            ),
+        })?;
+    let rejected = parsed.rejected.len();
+    let outcome = if parsed.changes.is_empty() {
+        Outcome::default()
+    } else {
+        store.apply(parsed.changes).await?
+    };
+    count(&outcome, rejected);
+    let mut rejections = parsed.rejected;
+    rejections.truncate(LISTED_REJECTIONS);
+    Ok(Json(IngestResponse {
+        errors: rejected > 0,
+        outcome,
+        rejected,
+        ignored: parsed.ignored,
+        rejections,
+    }))
+}
+
+fn count(outcome: &Outcome, rejected: usize) {
+    for (what, n) in [
+        ("accepted", outcome.accepted),
+        ("duplicate", outcome.duplicates),
+        ("rejected", rejected as u64),
+        ("dropped_before_signup", outcome.dropped_before_signup),
+        ("dropped_expired", outcome.dropped_expired),
+        ("dropped_no_consent", outcome.dropped_no_consent),
+    ] {
+        if n > 0 {
+            metrics::counter!("presage_online_events_total", "outcome" => what).increment(n);
+        }
+    }
+    if outcome.users_updated > 0 {
+        metrics::counter!("presage_online_user_updates_total").increment(outcome.users_updated);
+    }
+}
+
+/// `POST /events`: stores events (Presage's contract or Segment's
+/// `track` / `identify` / `batch`).
+#[utoipa::path(
+    post,
+    path = "/events",
+    tag = "online",
+    request_body(content = Object, description = "A JSON array, one object or NDJSON of events ({user_id, event, occurred_at, event_id?, properties?}) or Segment messages", content_type = "application/json"),
+    responses(
+        (status = 200, description = "What happened to each item, once the accepted ones are durable", body = IngestResponse),
+        (status = 400, description = "The body is not JSON or NDJSON", body = ErrorBody),
+        (status = 404, description = "The server has no online store", body = ErrorBody),
+        (status = 413, description = "Body over the limit, or too many items", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor NDJSON", body = ErrorBody),
+        (status = 503, description = "The store is recovering or failed", body = ErrorBody),
+    )
+)]
+pub async fn post_events(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<IngestResponse>, ApiError> {
+    ingest(state, request, Expect::Events).await
+}
+
+/// `POST /users`: creates or updates users (signup time, consent,
+/// attributes), or takes Segment `identify` messages.
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "online",
+    request_body(content = Object, description = "A JSON array, one object or NDJSON of users ({user_id, signup_at?, consent?, attributes?}) or Segment identify messages", content_type = "application/json"),
+    responses(
+        (status = 200, description = "What happened to each item, once durable", body = IngestResponse),
+        (status = 400, description = "The body is not JSON or NDJSON", body = ErrorBody),
+        (status = 404, description = "The server has no online store", body = ErrorBody),
+        (status = 413, description = "Body over the limit, or too many items", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor NDJSON", body = ErrorBody),
+        (status = 503, description = "The store is recovering or failed", body = ErrorBody),
+    )
+)]
+pub async fn post_users(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<IngestResponse>, ApiError> {
+    ingest(state, request, Expect::Users).await
+}
+
+fn check_user_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > ingest::MAX_ID_BYTES {
+        return Err(ApiError::invalid(
+            "invalid_user_id",
+            format!("user ids are 1 to {} bytes", ingest::MAX_ID_BYTES),
+            "id",
+        ));
+    }
+    Ok(())
+}
+
+/// `DELETE /users/{id}`: erases a user (admin token).
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "online",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Erased from memory; from disk at the next compaction (within erasure_delay_secs)", body = Object),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "Admin endpoints are disabled", body = ErrorBody),
+        (status = 404, description = "The server has no online store", body = ErrorBody),
+        (status = 422, description = "The id is too long", body = ErrorBody),
+        (status = 503, description = "The store is recovering or failed", body = ErrorBody),
+    )
+)]
+pub async fn erase_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers)?;
+    let store = online(&state)?;
+    check_user_id(&id)?;
+    let existed = store.erase(id).await?;
+    metrics::counter!("presage_online_erasures_total").increment(1);
+    let delay = store.config().erasure_delay.as_secs();
+    Ok(Json(serde_json::json!({
+        "erased": existed,
+        "on_disk": format!("removed from the store's files by the next compaction, at most {delay} s from now"),
+    })))
+}
+
+/// Query of `GET /users/{id}/features`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeaturesQuery {
+    /// The model whose features to compute.
+    pub model: String,
+    /// Compute as of this time (ISO 8601, UTC) instead of now.
+    pub as_of: Option<String>,
+}
+
+/// Parses `?as_of=`, or now.
+pub fn as_of(text: Option<&str>) -> Result<i64, ApiError> {
+    match text {
+        None => Ok(crate::online::now_us()),
+        Some(t) => parse_timestamp(t).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "as_of is not a time; use ISO 8601 in UTC, e.g. 2024-03-01T09:30:00Z",
+            )
+            .with_field("as_of")
+        }),
+    }
+}
+
+/// The window an online computation read, as answered.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WindowBody {
+    /// First instant read (ISO 8601, UTC).
+    pub start: String,
+    /// Events before this instant were read.
+    pub cutoff: String,
+    /// Whether the window is as long as the model's spec asks.
+    pub complete: bool,
+}
+
+/// One user's features for a model, computed online, for the predict
+/// route and the features route.
+pub struct Computed {
+    /// Feature name → value.
+    pub features: Map<String, Value>,
+    /// The window read.
+    pub window: Option<WindowBody>,
+    /// Unknown user, unknown signup.
+    pub warnings: Vec<String>,
+}
+
+/// Computes a user's features for a loaded version.
+pub fn compute(
+    store: &OnlineStore,
+    version: &crate::store::LoadedVersion,
+    model: &str,
+    user_id: &str,
+    as_of_us: i64,
+) -> Result<Computed, ApiError> {
+    let spec = version.online.as_ref().map_err(|why| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "not_online",
+            format!("model '{model}' cannot be scored by user id: {why}"),
+        )
+    })?;
+    check_reach(spec, store.config()).map_err(|why| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "not_online",
+            format!("model '{model}' cannot be scored by user id: {why}"),
+        )
+    })?;
+    let state = store.read()?;
+    let columns = version.artifact.schema.names();
+    let f = user_features(spec, columns, &state, user_id, as_of_us);
+    drop(state);
+    Ok(Computed {
+        features: f.values,
+        window: f.window.map(|w| WindowBody {
+            start: format_timestamp(w.start_us),
+            cutoff: format_timestamp(w.cutoff_us),
+            complete: w.complete,
+        }),
+        warnings: f.warnings,
+    })
+}
+
+/// `GET /users/{id}/features?model=NAME`: the feature vector the model
+/// would be scored with now (admin token: these are personal data).
+#[utoipa::path(
+    get,
+    path = "/users/{id}/features",
+    tag = "online",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "User id"), FeaturesQuery),
+    responses(
+        (status = 200, description = "The computed features and the window they read", body = Object),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "Admin endpoints are disabled", body = ErrorBody),
+        (status = 404, description = "Unknown model, or no online store", body = ErrorBody),
+        (status = 409, description = "The model cannot be scored by user id", body = ErrorBody),
+        (status = 503, description = "The store is recovering or failed", body = ErrorBody),
+    )
+)]
+pub async fn user_features_route(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<FeaturesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers)?;
+    let store = online(&state)?;
+    check_user_id(&id)?;
+    let Query(query) = query
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let as_of_us = as_of(query.as_of.as_deref())?;
+    let version = resolve(&state, &query.model, Selector::Champion).await?;
+    let computed = compute(store, &version, &query.model, &id, as_of_us)?;
+    Ok(Json(serde_json::json!({
+        "model": query.model,
+        "version": version.version(),
+        "features": computed.features,
+        "window": computed.window,
+        "warnings": computed.warnings,
+    })))
+}
+
+/// `POST /admin/online/compact`: compacts the store now (admin token).
+#[utoipa::path(
+    post,
+    path = "/admin/online/compact",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The snapshot written", body = CompactReport),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "Admin endpoints are disabled", body = ErrorBody),
+        (status = 404, description = "The server has no online store", body = ErrorBody),
+        (status = 503, description = "The store is recovering or failed", body = ErrorBody),
+    )
+)]
+pub async fn compact(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<CompactReport>, ApiError> {
+    authorize(&state, &headers)?;
+    let store = online(&state)?;
+    Ok(Json(store.compact().await?))
+}
+
+/// Sets the store's gauges (users, bytes, lag, recovery time), for `/metrics`.
+pub fn publish_gauges(store: &OnlineStore) {
+    use std::sync::atomic::Ordering;
+    let stats = &store.stats;
+    metrics::gauge!("presage_online_store_disk_bytes")
+        .set(stats.disk_bytes.load(Ordering::Relaxed) as f64);
+    metrics::gauge!("presage_online_recovery_seconds")
+        .set(stats.recovery_ms.load(Ordering::Relaxed) as f64 / 1000.0);
+    metrics::gauge!("presage_online_compactions")
+        .set(stats.compactions.load(Ordering::Relaxed) as f64);
+    if let Ok(state) = store.read() {
+        metrics::gauge!("presage_online_users").set(state.users.len() as f64);
+        metrics::gauge!("presage_online_store_memory_bytes").set(state.heap_bytes() as f64);
+        if state.clock_us > 0 {
+            let lag = (crate::online::now_us() - state.clock_us) as f64 / 1e6;
+            metrics::gauge!("presage_online_ingest_lag_seconds").set(lag);
+        }
+    }
+}

@@ -15,7 +15,7 @@ use crate::error::{ErrorBody, ErrorDetail, V2ErrorBody};
 use crate::online::ingest::Rejection;
 use crate::online::store::{CompactReport, Outcome};
 use crate::routes::admin::{self, AliasRequest};
-use crate::routes::online::{self, IngestResponse, WindowBody};
+use crate::routes::online::{self, IngestBody, IngestResponse, WindowBody};
 use crate::routes::predict::{
     self, BatchRequest, BatchResponse, Onboarding, PredictRequest, PredictResponse, Prediction,
     Reason,
@@ -60,7 +60,7 @@ use crate::state::AppState;
         PredictRequest, PredictResponse, Prediction, Onboarding, Reason, BatchRequest, BatchResponse,
         AliasRequest, InferRequest, InferInput, Datatype, TensorParameters, RequestedOutput, OutputParameters,
         RequestParameters, InferResponse, OutputTensor, ErrorBody, ErrorDetail, V2ErrorBody,
-        IngestResponse, Outcome, Rejection, CompactReport, WindowBody,
+        IngestBody, IngestResponse, Outcome, Rejection, CompactReport, WindowBody,
     )),
     modifiers(&AdminToken, &EveryRoute)
 )]

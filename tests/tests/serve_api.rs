@@ -462,6 +462,7 @@ fn openapi_document_lists_every_route_and_each_answers() {
         .collect();
     documented.sort();
     let expected = [
+        ("DELETE", "/users/{id}"),
         ("GET", "/healthz"),
         ("GET", "/metrics"),
         ("GET", "/models"),
@@ -469,13 +470,17 @@ fn openapi_document_lists_every_route_and_each_answers() {
         ("GET", "/models/{name}/drift"),
         ("GET", "/openapi.json"),
         ("GET", "/readyz"),
+        ("GET", "/users/{id}/features"),
         ("GET", "/v2/health/live"),
         ("GET", "/v2/health/ready"),
         ("GET", "/v2/models/{name}"),
         ("GET", "/v2/models/{name}/ready"),
+        ("POST", "/admin/online/compact"),
         ("POST", "/admin/reload"),
+        ("POST", "/events"),
         ("POST", "/predict/{model}"),
         ("POST", "/predict/{model}/batch"),
+        ("POST", "/users"),
         ("POST", "/v2/models/{name}/infer"),
         ("POST", "/v2/models/{name}/versions/{version}/infer"),
         ("PUT", "/models/{name}/aliases/{alias}"),
@@ -491,7 +496,8 @@ fn openapi_document_lists_every_route_and_each_answers() {
             .replace("{model}", "churn")
             .replace("{name}", "churn")
             .replace("{alias}", "champion")
-            .replace("{version}", "1");
+            .replace("{version}", "1")
+            .replace("{id}", "u1");
         let body = (method != "GET").then_some("{}");
         let response = server.request(
             method,

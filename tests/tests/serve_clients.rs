@@ -157,10 +157,10 @@ fn schemathesis_finds_nothing_wrong_with_the_openapi_document() {
     let registry = registry(dir.path());
     let config = dir.path().join("serve.toml");
     // Small batch limits keep generated batches within what an explained
-    // request may hold.
+    // request may hold; the online store's routes are served too.
     std::fs::write(
         &config,
-        "max_batch_rows = 20\nmax_explain_rows = 20\nmax_features_per_row = 50\n",
+        "max_batch_rows = 20\nmax_explain_rows = 20\nmax_features_per_row = 50\n[online]\ndir = \"store\"\n",
     )
     .unwrap();
     let server = Server::start_with_env(
@@ -194,5 +194,10 @@ fn schemathesis_finds_nothing_wrong_with_the_openapi_document() {
     assert!(
         scored >= 100.0,
         "only {scored} predictions reached the model"
+    );
+    // And generated ingest bodies reached the store's item checks.
+    assert!(
+        metrics.contains("presage_online_events_total{outcome=\"rejected\"}"),
+        "no ingest request reached the online store"
     );
 }

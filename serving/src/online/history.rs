@@ -219,9 +219,27 @@ impl UserHistory {
         self.events.len() + attributes
     }
 
-    /// Whether an event with this id hash is stored.
+    /// Whether an event with this id hash is stored (a scan that skips
+    /// names and property values without unpacking them).
     pub fn has_event_id(&self, id: u64) -> bool {
-        self.events().any(|e| e.id == Some(id))
+        let mut r = Reader::new(&self.events);
+        let mut scan = || -> Result<bool, DecodeError> {
+            while !r.is_done() {
+                r.varint()?;
+                r.varint()?;
+                let flags = r.varint()?;
+                if flags & 1 == 1 && r.u64()? == id {
+                    return Ok(true);
+                }
+                for _ in 0..flags >> 1 {
+                    r.varint()?;
+                    r.take(8)?;
+                }
+            }
+            Ok(false)
+        };
+        // The bytes were packed by `encode` (or checked when restored).
+        scan().expect("packed events decode")
     }
 
     /// Stores an event at its place in time (after any stored event at the

@@ -123,6 +123,14 @@ pub enum BodyError {
     /// More items than a request may carry.
     #[error("more than {0} items in one request (max_events_per_request); send smaller batches")]
     TooMany(usize),
+    /// An item is not an object.
+    #[error("item {index} is {kind}; every item is a JSON object")]
+    NotObject {
+        /// Position of the item.
+        index: usize,
+        /// What it is.
+        kind: &'static str,
+    },
 }
 
 /// Parses a body into changes.
@@ -172,6 +180,12 @@ pub fn parse(
     }
     if items.len() > max_items {
         return Err(BodyError::TooMany(max_items));
+    }
+    if let Some((index, item)) = items.iter().enumerate().find(|(_, v)| !v.is_object()) {
+        return Err(BodyError::NotObject {
+            index,
+            kind: kind_of(item),
+        });
     }
     let mut parsed = Parsed::default();
     for (index, item) in items.into_iter().enumerate() {
@@ -359,7 +373,7 @@ fn item_change(
     now_us: i64,
 ) -> Result<Option<Change>, String> {
     let Value::Object(o) = item else {
-        return Err(format!("an item is {}; send objects", kind_of(&item)));
+        unreachable!("parse refuses items that are not objects");
     };
     if let Some(kind) = o.get("type") {
         return segment(&o, kind, expect, traits, now_us);
@@ -574,6 +588,13 @@ mod tests {
             parse(b"", Expect::Events, &t, 10, NOW),
             Err(BodyError::Malformed(_))
         ));
+        assert_eq!(
+            parse(b"[{}, 3]", Expect::Events, &t, 10, NOW).unwrap_err(),
+            BodyError::NotObject {
+                index: 1,
+                kind: "a number"
+            }
+        );
         let many = format!("[{}]", ["{}"; 11].join(","));
         assert_eq!(
             parse(many.as_bytes(), Expect::Events, &t, 10, NOW).unwrap_err(),

@@ -31,6 +31,20 @@ use crate::state::AppState;
 /// Most rejected items listed one by one in an answer (all are counted).
 const LISTED_REJECTIONS: usize = 100;
 
+/// An ingest body: one item, an array of items, or (as
+/// `application/x-ndjson`) one item per line. Each item's fields are
+/// checked one by one and a bad item is listed in the answer's
+/// `rejections`, so any object is a well-formed item here.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum IngestBody {
+    /// One item (or a Segment `batch`).
+    Item(Map<String, Value>),
+    /// Several items.
+    Items(Vec<Map<String, Value>>),
+}
+
 /// Answer of `POST /events` and `POST /users`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IngestResponse {
@@ -118,6 +132,7 @@ async fn ingest(
                 "too_many_items",
                 e.to_string(),
             ),
+            BodyError::NotObject { .. } => ApiError::invalid("invalid_body", e.to_string(), "body"),
         })?;
     let rejected = parsed.rejected.len();
     let outcome = if parsed.changes.is_empty() {
@@ -161,13 +176,14 @@ fn count(outcome: &Outcome, rejected: usize) {
     post,
     path = "/events",
     tag = "online",
-    request_body(content = Object, description = "A JSON array, one object or NDJSON of events ({user_id, event, occurred_at, event_id?, properties?}) or Segment messages", content_type = "application/json"),
+    request_body(content = IngestBody, description = "A JSON array, one object or NDJSON of events ({user_id, event, occurred_at, event_id?, properties?}) or Segment messages", content_type = "application/json"),
     responses(
         (status = 200, description = "What happened to each item, once the accepted ones are durable", body = IngestResponse),
         (status = 400, description = "The body is not JSON or NDJSON", body = ErrorBody),
         (status = 404, description = "The server has no online store", body = ErrorBody),
         (status = 413, description = "Body over the limit, or too many items", body = ErrorBody),
         (status = 415, description = "Neither JSON nor NDJSON", body = ErrorBody),
+        (status = 422, description = "An item is not an object", body = ErrorBody),
         (status = 503, description = "The store is recovering or failed", body = ErrorBody),
     )
 )]
@@ -184,13 +200,14 @@ pub async fn post_events(
     post,
     path = "/users",
     tag = "online",
-    request_body(content = Object, description = "A JSON array, one object or NDJSON of users ({user_id, signup_at?, consent?, attributes?}) or Segment identify messages", content_type = "application/json"),
+    request_body(content = IngestBody, description = "A JSON array, one object or NDJSON of users ({user_id, signup_at?, consent?, attributes?}) or Segment identify messages", content_type = "application/json"),
     responses(
         (status = 200, description = "What happened to each item, once durable", body = IngestResponse),
         (status = 400, description = "The body is not JSON or NDJSON", body = ErrorBody),
         (status = 404, description = "The server has no online store", body = ErrorBody),
         (status = 413, description = "Body over the limit, or too many items", body = ErrorBody),
         (status = 415, description = "Neither JSON nor NDJSON", body = ErrorBody),
+        (status = 422, description = "An item is not an object", body = ErrorBody),
         (status = 503, description = "The store is recovering or failed", body = ErrorBody),
     )
 )]
@@ -251,23 +268,69 @@ pub async fn erase_user(
 pub struct FeaturesQuery {
     /// The model whose features to compute.
     pub model: String,
-    /// Compute as of this time (ISO 8601, UTC) instead of now.
+    /// Compute as of this moment (RFC 3339, e.g. 2024-03-01T09:30:00Z)
+    /// instead of now.
+    #[param(format = DateTime)]
     pub as_of: Option<String>,
 }
 
-/// Parses `?as_of=`, or now.
+/// Parses `?as_of=` (RFC 3339: `2024-03-01T09:30:00Z`, an offset such as
+/// `+02:00`, optional fractions of a second), or now.
 pub fn as_of(text: Option<&str>) -> Result<i64, ApiError> {
     match text {
         None => Ok(crate::online::now_us()),
-        Some(t) => parse_timestamp(t).ok_or_else(|| {
+        Some(t) => parse_rfc3339(t).ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_query",
-                "as_of is not a time; use ISO 8601 in UTC, e.g. 2024-03-01T09:30:00Z",
+                "as_of is not an RFC 3339 time, e.g. 2024-03-01T09:30:00Z",
             )
             .with_field("as_of")
         }),
     }
+}
+
+/// An RFC 3339 date-time as microseconds since the epoch (UTC). A leap
+/// second (`:60`) counts as the next second.
+fn parse_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    let (offset_us, end) = match b[b.len() - 1] {
+        b'Z' | b'z' => (0i64, b.len() - 1),
+        _ if b.len() >= 25 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':' => {
+            let digits = |s: &[u8]| -> Option<i64> {
+                (s.len() == 2 && s.iter().all(u8::is_ascii_digit))
+                    .then(|| i64::from(s[0] - b'0') * 10 + i64::from(s[1] - b'0'))
+            };
+            let (h, m) = (
+                digits(&b[b.len() - 5..b.len() - 3])?,
+                digits(&b[b.len() - 2..])?,
+            );
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let sign = if b[b.len() - 6] == b'-' { -1 } else { 1 };
+            (sign * (h * 3_600_000_000 + m * 60_000_000), b.len() - 6)
+        }
+        _ => return None,
+    };
+    let body = std::str::from_utf8(&b[..end]).ok()?;
+    // Seconds are required; the rest is the extract builder's own parser.
+    let (hms, _) = body[11..].split_once('.').unwrap_or((&body[11..], ""));
+    if hms.len() != 8 {
+        return None;
+    }
+    let leap = &hms[6..8] == "60";
+    let normal = if leap {
+        format!("{}{}59{}", &body[..10], &body[10..17], &body[19..])
+    } else {
+        body.to_owned()
+    };
+    let normal = normal.replacen('t', "T", 1);
+    let at = parse_timestamp(&normal)?;
+    Some(at + if leap { 1_000_000 } else { 0 } - offset_us)
 }
 
 /// The window an online computation read, as answered.
@@ -409,6 +472,48 @@ pub fn publish_gauges(store: &OnlineStore) {
         if state.clock_us > 0 {
             let lag = (crate::online::now_us() - state.clock_us) as f64 / 1e6;
             metrics::gauge!("presage_online_ingest_lag_seconds").set(lag);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rfc3339;
+    use presage_models::time::parse_timestamp;
+
+    #[test]
+    fn as_of_reads_rfc_3339_and_nothing_else() {
+        let t = |s: &str| parse_timestamp(s).unwrap();
+        assert_eq!(
+            parse_rfc3339("2024-03-01T09:30:00Z"),
+            Some(t("2024-03-01T09:30:00"))
+        );
+        assert_eq!(
+            parse_rfc3339("2024-03-01t09:30:00.25z"),
+            Some(t("2024-03-01T09:30:00.25"))
+        );
+        assert_eq!(
+            parse_rfc3339("2024-03-01T11:30:00+02:00"),
+            Some(t("2024-03-01T09:30:00"))
+        );
+        assert_eq!(
+            parse_rfc3339("2024-03-01T09:00:00-00:30"),
+            Some(t("2024-03-01T09:30:00"))
+        );
+        assert_eq!(
+            parse_rfc3339("2016-12-31T23:59:60Z"),
+            Some(t("2017-01-01T00:00:00"))
+        );
+        for bad in [
+            "2024-03-01",
+            "2024-03-01T09:30Z",
+            "2024-03-01T09:30:00",
+            "2024-02-30T00:00:00Z",
+            "2024-03-01T09:30:00+2:00",
+            "",
+            "2024-03-01 09:30:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
 }

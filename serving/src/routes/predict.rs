@@ -60,14 +60,43 @@ pub struct PredictQuery {
     /// point at that version).
     #[param(pattern = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
     pub alias: Option<String>,
-    /// With an online store: compute the user's features as of this time
-    /// (ISO 8601, UTC) instead of now.
+    /// With an online store: compute the user's features as of this moment
+    /// (RFC 3339, e.g. 2024-03-01T09:30:00Z) instead of now.
+    #[param(format = DateTime)]
     pub as_of: Option<String>,
     /// With an online store and a body that has `features`: start from the
     /// user's online features and let the sent ones override them. A body
-    /// with a `user_id` and no `features` is always scored online.
+    /// with a `user_id` and no `features` is always scored online; one
+    /// without a `user_id` is scored as sent.
     #[param(value_type = Option<bool>)]
     pub online: Option<String>,
+}
+
+/// Query parameters of the batch route (scoring by user id is per user).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BatchQuery {
+    /// Return the K strongest feature contributions (0 to 100).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 100)]
+    pub explain: Option<String>,
+    /// Score with this version instead of the champion (loaded on demand).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    pub version: Option<String>,
+    /// Score with the version this alias points at (with `version`: it must
+    /// point at that version).
+    #[param(pattern = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
+    pub alias: Option<String>,
+}
+
+impl From<BatchQuery> for PredictQuery {
+    fn from(q: BatchQuery) -> Self {
+        PredictQuery {
+            explain: q.explain,
+            version: q.version,
+            alias: q.alias,
+            ..PredictQuery::default()
+        }
+    }
 }
 
 /// The onboarding payload of a segment.
@@ -152,24 +181,13 @@ fn online_body(
     state: &AppState,
     version: &LoadedVersion,
     model: &str,
-    query: &PredictQuery,
+    options: &Options,
     body: axum::body::Bytes,
 ) -> Result<(axum::body::Bytes, Option<OnlineRead>), ApiError> {
     let Some(store) = state.online.as_deref() else {
         return Ok((body, None));
     };
-    let forced = match query.online.as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "online must be true or false",
-            )
-            .with_field("online"))
-        }
-    };
+    let forced = options.online;
     // Cheap test first: a body naming `features` is scored as sent.
     if !forced && memchr_features(&body) {
         return Ok((body, None));
@@ -183,17 +201,11 @@ fn online_body(
     }
     let id = match &probe.user_id {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
-        _ if forced => {
-            return Err(ApiError::invalid(
-                "missing_user_id",
-                "scoring online needs a user_id (a string or a whole number)",
-                "user_id",
-            ))
-        }
+        Some(Value::Number(n)) => n.to_string(),
+        // Without a usable id there is nothing to look up: scored as sent.
         _ => return Ok((body, None)),
     };
-    let as_of_us = crate::routes::online::as_of(query.as_of.as_deref())?;
+    let as_of_us = options.as_of_us.unwrap_or_else(crate::online::now_us);
     let mut computed = crate::routes::online::compute(store, version, model, &id, as_of_us)?;
     for (name, value) in probe.features.unwrap_or_default() {
         computed.features.insert(name, value);
@@ -237,6 +249,10 @@ pub struct BatchResponse {
 #[derive(Debug, Clone, Copy)]
 struct Options {
     explain: usize,
+    /// `?online=true`.
+    online: bool,
+    /// `?as_of=`, parsed.
+    as_of_us: Option<i64>,
 }
 
 fn parse_options(state: &AppState, options: &Options) -> ParseOptions {
@@ -311,7 +327,30 @@ async fn select(
             .with_field("alias"));
         }
     }
-    Ok((version, Options { explain }))
+    let online = match query.online.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "online must be true or false",
+            )
+            .with_field("online"))
+        }
+    };
+    let as_of_us = match &query.as_of {
+        None => None,
+        Some(text) => Some(crate::routes::online::as_of(Some(text))?),
+    };
+    Ok((
+        version,
+        Options {
+            explain,
+            online,
+            as_of_us,
+        },
+    ))
 }
 
 /// Which version of a model a request asks for.
@@ -479,7 +518,7 @@ pub async fn predict(
     let Query(query) = query.map_err(query_error)?;
     let (version, options) = select(&state, &model, &query).await?;
     let parse = parse_options(&state, &options);
-    let (body, online) = online_body(&state, &version, &model, &query, body)?;
+    let (body, online) = online_body(&state, &version, &model, &options, body)?;
     let score = move || -> Result<PredictResponse, ApiError> {
         let user = row_parser::parse_user(&body, &version, parse)?;
         let probability = version.probability(&user.encoded.row);
@@ -512,7 +551,7 @@ pub async fn predict(
     post,
     path = "/predict/{model}/batch",
     tag = "scoring",
-    params(("model" = String, Path, description = "Model name"), PredictQuery),
+    params(("model" = String, Path, description = "Model name"), BatchQuery),
     request_body = BatchRequest,
     responses(
         (status = 200, description = "Predictions in request order", body = BatchResponse),
@@ -527,10 +566,11 @@ pub async fn predict(
 pub async fn predict_batch(
     State(state): State<AppState>,
     Path(model): Path<String>,
-    query: Result<Query<PredictQuery>, QueryRejection>,
+    query: Result<Query<BatchQuery>, QueryRejection>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let Query(query) = query.map_err(query_error)?;
+    let query = PredictQuery::from(query);
     let (version, options) = select(&state, &model, &query).await?;
     let parse = parse_options(&state, &options);
     let max_explain_rows = state.config.limits.max_explain_rows;

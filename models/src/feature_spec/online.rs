@@ -92,6 +92,7 @@ pub struct OnlineWindow {
 pub struct OnlineSpec {
     spec: FeatureSpec,
     catalog: Vec<EventFeature>,
+    names: std::collections::HashSet<String>,
     properties: Vec<String>,
 }
 
@@ -148,9 +149,11 @@ impl OnlineSpec {
             });
         }
         let properties = spec.features.properties().into_iter().cloned().collect();
+        let names = catalog.iter().map(|f| f.name.clone()).collect();
         Ok(OnlineSpec {
             spec,
             catalog,
+            names,
             properties,
         })
     }
@@ -168,7 +171,7 @@ impl OnlineSpec {
     /// Whether the model reads `column` from events (otherwise it is an
     /// attribute of the user, or not computable online).
     pub fn is_event_feature(&self, column: &str) -> bool {
-        self.catalog.iter().any(|f| f.name == column)
+        self.names.contains(column)
     }
 
     /// The numeric event properties the features read, sorted.

@@ -1,135 +1,94 @@
 #!/usr/bin/env bash
-# Online store benchmark: ingest over HTTP and scoring by user id, on the
-# presage-datagen extract (see bench/online/README.md).
+# Online store benchmark: presage-serve's online store vs. Feast + Redis on
+# the same users and events, side by side in one run. See bench/online/README.md.
 #
-#   bench/online/run.sh                      # 1M users, ~55M events
-#   bench/online/run.sh --users 100000 --duration 5s
+#   bench/online/run.sh --quick                 # smoke test: 20,000 users, 2 s per measurement (~3 minutes)
+#   bench/online/run.sh                         # 1,000,000 users (~55M events), 10 s per measurement (~20 minutes; idle machine!)
+#   bench/online/run.sh --users 200000 --duration 5s
+#   bench/online/run.sh --quick --only presage  # one side only (also: --only feast)
+#   bench/online/run.sh --no-build              # use the binaries already in $CARGO_TARGET_DIR/release
 #
-# Steps: generate the extract (once, under bench/data/), train the churn
-# model from it, export it as NDJSON (presage-train export-online), start
-# presage-serve with an empty online store, send the users then every event
-# in batches of 1,000 over 4 keep-alive connections (each batch answered
-# only once durable), read RSS, disk and the store's memory gauge, score by
-# id and with features sent (wrk, 1 and 32 connections), then restart and
-# time recovery.
+# Prepares what the run needs, then hands over to bench.py (bench.py --help
+# lists its options):
+#  - a virtualenv at $HOME/.cache/presage-bench/online-venv (created if
+#    absent) with bench/online/requirements.txt installed (again only when
+#    that file changed): Feast needs pandas < 3, bench/.venv has pandas 3;
+#  - wrk and redis-server (apt-get install -y when missing);
+#  - the Presage binaries: cargo build --release --workspace (CARGO_TARGET_DIR,
+#    default /root/.cache/presage-target).
+# Whatever happens, the EXIT trap stops any server bench.py left running
+# (their process-group ids are in bench/online/out/servers.pids).
 set -euo pipefail
-HERE="$(cd "$(dirname "$0")" && pwd)"
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-USERS=1000000
-SEED=7
-DURATION=10s
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --users) USERS="$2"; shift 2 ;;
-    --seed) SEED="$2"; shift 2 ;;
-    --duration) DURATION="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
+VENV="${ONLINE_BENCH_VENV:-$HOME/.cache/presage-bench/online-venv}"
+PYTHON="${PYTHON:-python3}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/presage-target}"
+PIDFILE="$HERE/out/servers.pids"
+export ONLINE_BENCH_PIDFILE="$PIDFILE"
+
+BUILD=1
+ARGS=()
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; echo; echo "bench.py options:"; BUILD=0; ARGS=(--help) ;;
+    --no-build) BUILD=0 ;;
+    *) ARGS+=("$arg") ;;
   esac
 done
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/presage-target}"
-if ! command -v wrk >/dev/null 2>&1; then apt-get install -y wrk >/dev/null; fi
-(cd "$REPO" && cargo build --release --workspace --bins)
-BIN="$CARGO_TARGET_DIR/release"
-DATA="$REPO/bench/data/onboarding_${USERS}_seed${SEED}"
-if [ ! -f "$DATA/truth.parquet" ]; then
-  rm -rf "$DATA"
-  "$BIN/presage-datagen" --users "$USERS" --seed "$SEED" --out "$DATA"
-fi
-OUT="$HERE/out/${USERS}_seed${SEED}"
-mkdir -p "$OUT"
-CONFIG="$REPO/datasets/configs/churn.toml"
-if [ ! -d "$OUT/registry/churn" ]; then
-  "$BIN/presage-train" --registry "$OUT/registry" fit --config "$CONFIG" \
-    --users "$DATA/users.parquet" --events "$DATA/events" > "$OUT/fit.txt"
-fi
-if [ ! -f "$OUT/events.ndjson" ]; then
-  "$BIN/presage-train" export-online --config "$CONFIG" --users "$DATA/users.parquet" \
-    --events "$DATA/events" --users-out "$OUT/users.ndjson" --events-out "$OUT/events.ndjson"
-fi
-rm -rf "$OUT/store"
-cat > "$OUT/serve.toml" <<TOML
-[online]
-dir = "store"
-retain_days_after_signup = 7
-retain_last_days = 7
-TOML
-TOKEN=bench-online-admin-token
-PID=
-start() {
-  PRESAGE_ADMIN_TOKEN=$TOKEN PRESAGE_LOG=warn "$BIN/presage-serve" --registry "$OUT/registry" \
-    --config "$OUT/serve.toml" --listen 127.0.0.1:0 > "$OUT/serve.out" 2> "$OUT/serve.err" &
-  PID=$!
-  for _ in $(seq 200); do grep -q listening "$OUT/serve.out" 2>/dev/null && break; sleep 0.05; done
-  ADDR=$(sed -n 's#listening on http://##p' "$OUT/serve.out")
-  STARTED=$(date +%s.%N)
-  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/readyz")" = 200 ]; do sleep 0.01; done
-  READY=$(date +%s.%N)
+
+stop_servers() {
+  [ -f "$PIDFILE" ] || return 0
+  local pid
+  for pid in $(cat "$PIDFILE"); do
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "run.sh: stopping leftover server process group $pid" >&2
+      kill -TERM -- "-$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+  done
+  : > "$PIDFILE"
 }
-trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null || true' EXIT
-metric() { curl -s "http://$ADDR/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+trap stop_servers EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "data: $USERS users, $(wc -l < "$OUT/events.ndjson") events exported ($DATA)"
-start
-users=$(python3 "$HERE/ingest.py" "$ADDR" /users "$OUT/users.ndjson")
-events=$(python3 "$HERE/ingest.py" "$ADDR" /events "$OUT/events.ndjson")
-echo "ingest users:  $users"
-echo "ingest events: $events"
-rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
-memory=$(metric presage_online_store_memory_bytes)
-stored_users=$(metric presage_online_users)
-disk=$(du -sb "$OUT/store" | cut -f1)
-python3 - "$rss_kib" "$memory" "$stored_users" "$disk" <<'PY'
-import sys
-rss, memory, users, disk = (float(x) for x in sys.argv[1:])
-print(f"after ingest: RSS {rss / 1024:.0f} MiB; store memory {memory / 2**20:.0f} MiB "
-      f"({memory / users:.0f} bytes per user, {users:.0f} users); disk {disk / 2**20:.0f} MiB")
-PY
+mkdir -p "$HERE/out"
+stop_servers   # from an earlier run that was killed hard
 
-# Scoring: by id (features computed online) and with features sent.
-python3 - "$OUT/users.ndjson" > "$OUT/ids.txt" <<'PY'
-import json, sys
-with open(sys.argv[1]) as f:
-    for i, line in enumerate(f):
-        if i % 10 == 0:
-            print(json.loads(line)["user_id"])
-PY
-first=$(head -1 "$OUT/ids.txt")
-curl -s "http://$ADDR/users/$first/features?model=churn" -H "authorization: Bearer $TOKEN" \
-  | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"user_id": "'"$first"'", "features": d["features"]}))' \
-  > "$OUT/features_body.json"
-run_wrk() {
-  local label="$1" conns="$2" threads="$3"; shift 3
-  local line
-  line=$(wrk -t"$threads" -c"$conns" -d"$DURATION" "$@" | sed -n 's/^WRK_JSON //p')
-  echo "$label: $line"
-  echo "$label $line" >> "$OUT/wrk.txt"
-}
-: > "$OUT/wrk.txt"
-wrk -t1 -c1 -d2s -s "$HERE/ids.lua" "http://$ADDR/predict/churn" -- "$OUT/ids.txt" > /dev/null
-run_wrk "by id, 1 conn" 1 1 -s "$HERE/ids.lua" "http://$ADDR/predict/churn" -- "$OUT/ids.txt"
-run_wrk "by id, 32 conns" 32 2 -s "$HERE/ids.lua" "http://$ADDR/predict/churn" -- "$OUT/ids.txt"
-run_wrk "features sent, 1 conn" 1 1 -s "$REPO/bench/serve/post.lua" "http://$ADDR/predict/churn" -- "$OUT/features_body.json"
-run_wrk "features sent, 32 conns" 32 2 -s "$REPO/bench/serve/post.lua" "http://$ADDR/predict/churn" -- "$OUT/features_body.json"
+# --- Python side -----------------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "run.sh: creating $VENV" >&2
+  mkdir -p "$(dirname "$VENV")"
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.online-requirements.sha256"
+want="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "run.sh: installing bench/online/requirements.txt into $VENV" >&2
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -r "$HERE/requirements.txt"
+  echo "$want" > "$stamp"
+fi
 
-# Recovery: restart on the same store.
-kill -TERM "$PID"; wait "$PID" || true
-start
-echo "recovery: readyz 200 after $(python3 -c "print(round($READY - $STARTED, 2))") s from listening; presage_online_recovery_seconds $(metric presage_online_recovery_seconds); $(metric presage_online_users) users"
-python3 - "$OUT/wrk.txt" <<'PY'
-import json, sys
-rows = {}
-for line in open(sys.argv[1]):
-    label, _, js = line.partition(" {")
-    rows[label] = json.loads("{" + js)
-print(f"{'POST /predict/churn':<26} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-for label, r in rows.items():
-    e = r["errors"]
-    errors = e["connect"] + e["read"] + e["write"] + e["status"] + e["timeout"]
-    rate = r["requests"] / (r["duration_us"] / 1e6)
-    lat = r["latency_us"]
-    print(f"{label:<26} {rate:>9.0f} {lat['p50'] / 1000:>8.3f} {lat['p99'] / 1000:>8.3f} {errors:>7}")
-rate = lambda l: rows[l]["requests"] / rows[l]["duration_us"]
-print(f"ratio by id / features sent at 32 connections: {rate('by id, 32 conns') / rate('features sent, 32 conns'):.2f}")
-PY
+# --- wrk and redis-server ----------------------------------------------------
+for tool in wrk:wrk redis-server:redis-server; do
+  if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+    echo "run.sh: installing ${tool#*:}" >&2
+    if ! apt-get install -y "${tool#*:}" >/dev/null 2>&1; then
+      apt-get update -qq
+      apt-get install -y "${tool#*:}"
+    fi
+  fi
+done
+
+# --- Presage binaries ---------------------------------------------------------
+if [ "$BUILD" = 1 ]; then
+  echo "run.sh: cargo build --release --workspace (cargo waits if another build holds the lock)" >&2
+  (cd "$REPO" && cargo build --release --workspace)
+fi
+
+# Not exec: the EXIT trap must outlive bench.py.
+"$VENV/bin/python" "$HERE/bench.py" "${ARGS[@]}"

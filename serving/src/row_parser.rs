@@ -531,6 +531,34 @@ pub fn parse_user(
     })
 }
 
+/// Encodes a `features` object already in memory (the online store's
+/// values, with any sent ones on top) exactly as [`parse_user`] encodes the
+/// same object sent as JSON: same checks, warnings and kept values, without
+/// writing it out and reading it back.
+pub fn encode_features(
+    features: serde_json::Map<String, Value>,
+    user_id: Option<Value>,
+    model: &LoadedVersion,
+    options: ParseOptions,
+) -> Result<ParsedUser, ApiError> {
+    let context = Context {
+        model,
+        options,
+        error: RefCell::new(None),
+    };
+    let seed = FeaturesSeed {
+        context: &context,
+        field: "features",
+    };
+    match seed.deserialize(Value::Object(features)) {
+        Ok(encoded) => Ok(ParsedUser { user_id, encoded }),
+        Err(e) => Err(context
+            .error
+            .into_inner()
+            .unwrap_or_else(|| ApiError::invalid("invalid_body", e.to_string(), "features"))),
+    }
+}
+
 /// Parses a `POST /predict/{model}/batch` body.
 pub fn parse_batch(
     body: &[u8],

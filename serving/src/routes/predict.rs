@@ -168,15 +168,19 @@ struct Probe {
     features: Option<Map<String, Value>>,
 }
 
-/// What scoring online read: the window and the warnings about the user.
+/// What scoring online read: the features (online, with sent ones on
+/// top), the user id as sent, the window and the warnings about the user.
 struct OnlineRead {
+    features: Map<String, Value>,
+    user_id: Option<Value>,
     window: Option<WindowBody>,
     warnings: Vec<String>,
 }
 
 /// With an online store, a body with a `user_id` and no `features` (or any
 /// body with `?online=true`) gets the user's online features, with sent
-/// ones on top; returns the body to parse and the window read.
+/// ones on top. Returns the body (parsed as sent when not scored online)
+/// and, when scored online, what was read.
 fn online_body(
     state: &AppState,
     version: &LoadedVersion,
@@ -210,20 +214,11 @@ fn online_body(
     for (name, value) in probe.features.unwrap_or_default() {
         computed.features.insert(name, value);
     }
-    let rebuilt = serde_json::to_vec(&serde_json::json!({
-        "user_id": probe.user_id,
-        "features": computed.features,
-    }))
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            e.to_string(),
-        )
-    })?;
     Ok((
-        rebuilt.into(),
+        body,
         Some(OnlineRead {
+            features: computed.features,
+            user_id: probe.user_id,
             window: computed.window,
             warnings: computed.warnings,
         }),
@@ -520,13 +515,20 @@ pub async fn predict(
     let parse = parse_options(&state, &options);
     let (body, online) = online_body(&state, &version, &model, &options, body)?;
     let score = move || -> Result<PredictResponse, ApiError> {
-        let user = row_parser::parse_user(&body, &version, parse)?;
+        let (user, online) = match online {
+            Some(read) => {
+                let user =
+                    row_parser::encode_features(read.features, read.user_id, &version, parse)?;
+                (user, Some((read.window, read.warnings)))
+            }
+            None => (row_parser::parse_user(&body, &version, parse)?, None),
+        };
         let probability = version.probability(&user.encoded.row);
         let mut prediction = predict_one(&version, user, probability, &options);
         let (features_source, window) = match online {
-            Some(read) => {
-                prediction.warnings.splice(0..0, read.warnings);
-                (Some("online"), read.window)
+            Some((window, warnings)) => {
+                prediction.warnings.splice(0..0, warnings);
+                (Some("online"), window)
             }
             None => (None, None),
         };

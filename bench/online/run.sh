@@ -17,7 +17,8 @@
 #  - the Presage binaries: cargo build --release --workspace (CARGO_TARGET_DIR,
 #    default /root/.cache/presage-target).
 # Whatever happens, the EXIT trap stops any server bench.py left running
-# (their process-group ids are in bench/online/out/servers.pids).
+# (their process-group ids are in bench/online/out/servers.pids). Only one
+# run at a time: a second one exits at once (lock bench/online/out/run.lock).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,7 +33,7 @@ BUILD=1
 ARGS=()
 for arg in "$@"; do
   case "$arg" in
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; echo; echo "bench.py options:"; BUILD=0; ARGS=(--help) ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; echo; echo "bench.py options:"; BUILD=0; ARGS=(--help) ;;
     --no-build) BUILD=0 ;;
     *) ARGS+=("$arg") ;;
   esac
@@ -51,11 +52,18 @@ stop_servers() {
   done
   : > "$PIDFILE"
 }
+# One run at a time: a second run would share the cores (meaningless numbers)
+# and the pid file. The lock is held by this shell only (fd 9 is closed for
+# bench.py and so for the servers), so a run killed hard releases it.
+mkdir -p "$HERE/out"
+exec 9> "$HERE/out/run.lock"
+if ! flock -n 9; then
+  echo "run.sh: another bench/online run is in progress (it holds $HERE/out/run.lock); wait for it to finish" >&2
+  exit 1
+fi
 trap stop_servers EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-mkdir -p "$HERE/out"
 stop_servers   # from an earlier run that was killed hard
 
 # --- Python side -----------------------------------------------------------
@@ -91,4 +99,4 @@ if [ "$BUILD" = 1 ]; then
 fi
 
 # Not exec: the EXIT trap must outlive bench.py.
-"$VENV/bin/python" "$HERE/bench.py" "${ARGS[@]}"
+"$VENV/bin/python" "$HERE/bench.py" "${ARGS[@]}" 9>&-

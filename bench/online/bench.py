@@ -1149,7 +1149,7 @@ def machine_info(serve_bin):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description="Online store benchmark: presage-serve vs. Feast + Redis (see README.md).")
     parser.add_argument("--quick", action="store_true", help="20,000 users, 2 s per measurement, 2,000 sampled users (smoke test)")
     parser.add_argument("--users", type=int, help="users in the extract (default 1,000,000; 20,000 with --quick)")
     parser.add_argument("--seed", type=int, default=1, help="datagen seed (default 1, bench/features' extract)")

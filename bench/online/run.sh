@@ -2,8 +2,8 @@
 # Online store benchmark: presage-serve's online store vs. Feast + Redis on
 # the same users and events, side by side in one run. See bench/online/README.md.
 #
-#   bench/online/run.sh --quick                 # smoke test: 20,000 users, 2 s per measurement (~3 minutes)
-#   bench/online/run.sh                         # 1,000,000 users (~55M events), 10 s per measurement (~20 minutes; idle machine!)
+#   bench/online/run.sh --quick                 # smoke test: 20,000 users, 2 s per measurement (~1.5 minutes)
+#   bench/online/run.sh                         # 1,000,000 users (~55M events), 10 s per measurement (~18 minutes, +6 the first time; idle machine!)
 #   bench/online/run.sh --users 200000 --duration 5s
 #   bench/online/run.sh --quick --only presage  # one side only (also: --only feast)
 #   bench/online/run.sh --no-build              # use the binaries already in $CARGO_TARGET_DIR/release

@@ -57,16 +57,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| {
-                let mime = mime.trim();
-                mime.eq_ignore_ascii_case("application/json")
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
-            });
+        let is_json = media_type(&req).is_some_and(|mime| {
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        });
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -76,6 +70,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         }
         read_bytes(req, state).await.map(JsonBody)
     }
+}
+
+/// The request's media type (`Content-Type` without parameters), lower case.
+pub(crate) fn media_type(req: &Request) -> Option<String> {
+    let value = req.headers().get(axum::http::header::CONTENT_TYPE)?;
+    let essence = value.to_str().ok()?.split(';').next()?;
+    Some(essence.trim().to_ascii_lowercase())
 }
 
 /// A request body of any content type, read as bytes within the body limit

@@ -114,14 +114,7 @@ pub async fn backfill_file(
             }
         }
         if !parsed.changes.is_empty() {
-            let outcome = store.apply(parsed.changes).await?;
-            let total = &mut report.outcome;
-            total.accepted += outcome.accepted;
-            total.users_updated += outcome.users_updated;
-            total.duplicates += outcome.duplicates;
-            total.dropped_before_signup += outcome.dropped_before_signup;
-            total.dropped_expired += outcome.dropped_expired;
-            total.dropped_no_consent += outcome.dropped_no_consent;
+            report.outcome.add(&store.apply(parsed.changes).await?);
         }
     }
 }

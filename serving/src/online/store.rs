@@ -90,6 +90,18 @@ pub struct Outcome {
     pub dropped_no_consent: u64,
 }
 
+impl Outcome {
+    /// Adds another request's counts to these.
+    pub fn add(&mut self, other: &Outcome) {
+        self.accepted += other.accepted;
+        self.users_updated += other.users_updated;
+        self.duplicates += other.duplicates;
+        self.dropped_before_signup += other.dropped_before_signup;
+        self.dropped_expired += other.dropped_expired;
+        self.dropped_no_consent += other.dropped_no_consent;
+    }
+}
+
 /// The in-memory state.
 #[derive(Debug, Default)]
 pub struct State {

@@ -84,21 +84,15 @@ pub fn online(state: &AppState) -> Result<&OnlineStore, ApiError> {
 
 /// Reads an ingest body: JSON or NDJSON, within the body limit and deadline.
 async fn ingest_body(request: Request) -> Result<axum::body::Bytes, ApiError> {
-    let accepted = request
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            matches!(
-                mime.as_str(),
-                "application/json"
-                    | "application/x-ndjson"
-                    | "application/jsonl"
-                    | "application/ndjson"
-            )
-        });
+    let accepted = crate::json::media_type(&request).is_some_and(|mime| {
+        matches!(
+            mime.as_str(),
+            "application/json"
+                | "application/x-ndjson"
+                | "application/jsonl"
+                | "application/ndjson"
+        )
+    });
     if !accepted {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -84,9 +84,9 @@ pub fn online(state: &AppState) -> Result<&OnlineStore, ApiError> {
 
 /// Reads an ingest body: JSON or NDJSON, within the body limit and deadline.
 async fn ingest_body(request: Request) -> Result<axum::body::Bytes, ApiError> {
-    let accepted = crate::json::media_type(&request).is_some_and(|mime| {
+    let accepted = crate::json::media_type_is(&request, |mime| {
         matches!(
-            mime.as_str(),
+            mime,
             "application/json"
                 | "application/x-ndjson"
                 | "application/jsonl"

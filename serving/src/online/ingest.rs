@@ -23,11 +23,14 @@
 //! [`MAX_ATTRIBUTES`] attributes per item, and at most `max_items` items a
 //! request (the body itself is bounded by `max_body_bytes` before parsing).
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use presage_models::time::parse_timestamp;
 
+use super::body::{self, Fields, Item, ReadError, Scalar};
+use super::codec::Reader;
 use super::history::Attribute;
+use super::log::{self, RecordRef};
 
 /// Longest user id, event name, event id, property or attribute name, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
@@ -38,41 +41,52 @@ pub const MAX_ATTRIBUTES: usize = 256;
 /// Longest attribute string value, in bytes.
 pub const MAX_TEXT_BYTES: usize = 1024;
 
-/// An event, checked.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventIn {
-    /// The user.
-    pub user_id: String,
-    /// Event name.
-    pub name: String,
-    /// When it happened (microseconds since the epoch, UTC).
-    pub at_us: i64,
-    /// The client's id for it (`event_id` or Segment's `messageId`).
-    pub event_id: Option<String>,
-    /// Numeric properties with a value.
-    pub properties: Vec<(String, f64)>,
+/// A request's accepted items, encoded as the log records they become
+/// (see [`super::log`]), in request order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    bytes: Vec<u8>,
+    count: usize,
 }
 
-/// A user's signup, consent or attributes, checked.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserIn {
-    /// The user.
-    pub user_id: String,
-    /// Signup time, when sent.
-    pub signup_us: Option<i64>,
-    /// Consent, when sent.
-    pub consent: Option<bool>,
-    /// Attributes to set.
-    pub attributes: Vec<(String, Attribute)>,
+impl Changes {
+    /// How many changes there are.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The encoded records.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The records, read in place, each with its byte range in [`Changes::bytes`].
+    pub fn records(&self) -> impl Iterator<Item = (RecordRef<'_>, std::ops::Range<usize>)> {
+        let mut r = Reader::new(&self.bytes);
+        std::iter::from_fn(move || {
+            if r.is_done() {
+                return None;
+            }
+            let start = r.position();
+            // Encoded by `parse` in this process.
+            let record = RecordRef::decode(&mut r).expect("encoded records decode");
+            Some((record, start..r.position()))
+        })
+    }
 }
 
-/// One change to the store.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    /// Store an event.
-    Event(EventIn),
-    /// Create or update a user.
-    User(UserIn),
+/// The event id hash, stored instead of the id itself: the first 64 bits
+/// of its SHA-256 (a hash that will not change between releases, as the
+/// log and snapshots keep it across restarts).
+pub fn event_id_hash(id: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().expect("eight bytes"))
 }
 
 /// An item that was refused, and why.
@@ -88,8 +102,8 @@ pub struct Rejection {
 /// A request's items, checked.
 #[derive(Debug, Default)]
 pub struct Parsed {
-    /// Changes in request order, each with its item's index.
-    pub changes: Vec<(usize, Change)>,
+    /// The accepted items' changes, in request order.
+    pub changes: Changes,
     /// Items refused.
     pub rejected: Vec<Rejection>,
     /// Segment messages of types the store does not use.
@@ -141,72 +155,46 @@ pub fn parse(
     max_items: usize,
     now_us: i64,
 ) -> Result<Parsed, BodyError> {
-    let mut items: Vec<Value> = Vec::new();
-    let stream = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
-    let mut values = 0usize;
-    for (line, value) in stream.enumerate() {
-        let value = value.map_err(|e| {
-            BodyError::Malformed(format!(
-                "the body is not JSON or NDJSON (value {}): {e}",
-                line + 1
-            ))
-        })?;
-        values += 1;
-        match value {
-            Value::Array(list) if values == 1 => items.extend(list),
-            Value::Object(mut o)
-                if o.get("type").and_then(Value::as_str) == Some("batch")
-                    || (!o.contains_key("type") && o.get("batch").is_some_and(Value::is_array)) =>
-            {
-                match o.remove("batch") {
-                    Some(Value::Array(list)) => items.extend(list),
-                    _ => {
-                        return Err(BodyError::Malformed(
-                            "a Segment batch needs a \"batch\" array".into(),
-                        ))
-                    }
-                }
-            }
-            other => items.push(other),
-        }
-        if items.len() > max_items {
-            return Err(BodyError::TooMany(max_items));
-        }
-    }
-    if values == 0 {
-        return Err(BodyError::Malformed(
-            "the body is empty; send a JSON array or NDJSON of items".into(),
-        ));
-    }
-    if items.len() > max_items {
-        return Err(BodyError::TooMany(max_items));
-    }
-    if let Some((index, item)) = items.iter().enumerate().find(|(_, v)| !v.is_object()) {
-        return Err(BodyError::NotObject {
-            index,
-            kind: kind_of(item),
-        });
-    }
     let mut parsed = Parsed::default();
-    for (index, item) in items.into_iter().enumerate() {
-        match item_change(item, expect, traits, now_us) {
-            Ok(Some(change)) => parsed.changes.push((index, change)),
-            Ok(None) => parsed.ignored += 1,
-            Err(reason) => parsed.rejected.push(Rejection { index, reason }),
+    let mut index = 0usize;
+    let mut not_object: Option<(usize, &'static str)> = None;
+    let read = body::read(body, max_items, &mut |item| {
+        let i = index;
+        index += 1;
+        if not_object.is_some() {
+            return;
         }
+        if let Some(kind) = item.not_object {
+            not_object = Some((i, kind));
+            return;
+        }
+        let out = &mut parsed.changes.bytes;
+        let start = out.len();
+        match item_change(&item, expect, traits, now_us, out) {
+            Ok(true) => parsed.changes.count += 1,
+            Ok(false) => parsed.ignored += 1,
+            Err(reason) => {
+                out.truncate(start);
+                parsed.rejected.push(Rejection { index: i, reason });
+            }
+        }
+    });
+    read.map_err(|e| match e {
+        ReadError::Malformed(value, message) => BodyError::Malformed(format!(
+            "the body is not JSON or NDJSON (value {value}): {message}"
+        )),
+        ReadError::TooMany => BodyError::TooMany(max_items),
+        ReadError::Batch(value, what) => BodyError::Malformed(format!(
+            "value {value} is a Segment batch but {what}; send {{\"type\": \"batch\", \"batch\": [...]}}"
+        )),
+        ReadError::Empty => BodyError::Malformed(
+            "the body is empty; send a JSON array or NDJSON of items".into(),
+        ),
+    })?;
+    if let Some((index, kind)) = not_object {
+        return Err(BodyError::NotObject { index, kind });
     }
     Ok(parsed)
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn bounded(field: &str, text: &str) -> Result<(), String> {
@@ -223,15 +211,16 @@ fn bounded(field: &str, text: &str) -> Result<(), String> {
 }
 
 /// A user id: a string, or a whole number (warehouse ids often are).
-fn user_id(o: &Map<String, Value>, field: &str) -> Result<String, String> {
-    let id = match o.get(field) {
-        None | Some(Value::Null) => return Err(format!("missing user id ({field})")),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+fn user_id<'f>(value: Option<&'f Scalar<'_>>, field: &str) -> Result<Cow<'f, str>, String> {
+    let id = match value {
+        None | Some(Scalar::Null) => return Err(format!("missing user id ({field})")),
+        Some(Scalar::Text(s)) => Cow::Borrowed(s.as_ref()),
+        Some(Scalar::Uint(n)) => Cow::Owned(n.to_string()),
+        Some(Scalar::Int(n)) => Cow::Owned(n.to_string()),
         Some(other) => {
             return Err(format!(
                 "{field} is {}; send a string or a whole number",
-                kind_of(other)
+                other.kind()
             ))
         }
     };
@@ -239,58 +228,78 @@ fn user_id(o: &Map<String, Value>, field: &str) -> Result<String, String> {
     Ok(id)
 }
 
-fn text(o: &Map<String, Value>, field: &str) -> Result<Option<String>, String> {
-    match o.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => {
+fn text<'f>(value: Option<&'f Scalar<'_>>, field: &str) -> Result<Option<&'f str>, String> {
+    match value {
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Text(s)) => {
             bounded(field, s)?;
-            Ok(Some(s.clone()))
+            Ok(Some(s.as_ref()))
         }
-        Some(other) => Err(format!("{field} is {}; send a string", kind_of(other))),
+        Some(other) => Err(format!("{field} is {}; send a string", other.kind())),
     }
 }
 
-fn time(value: &Value, field: &str, now_us: i64) -> Result<i64, String> {
-    let Value::String(s) = value else {
+fn time(value: &Scalar<'_>, field: &str, now_us: i64) -> Result<i64, String> {
+    let Scalar::Text(s) = value else {
         return Err(format!(
             "{field} is {}; send an ISO 8601 time in UTC, e.g. 2024-03-01T09:30:00Z",
-            kind_of(value)
+            value.kind()
         ));
     };
-    let shown: String = s.chars().take(40).collect();
     let at = parse_timestamp(s).ok_or_else(|| {
+        let shown: String = s.chars().take(40).collect();
         format!("{field}: cannot parse {shown:?} as a time; use ISO 8601 in UTC without an offset, e.g. 2024-03-01T09:30:00Z")
     })?;
     // Five minutes of clock skew are allowed; later than that is a bug in
     // the sender, and would move the store's clock.
     if at > now_us + 5 * 60_000_000 {
+        let shown: String = s.chars().take(40).collect();
         return Err(format!("{field}: {shown:?} is in the future"));
     }
     Ok(at)
 }
 
-fn properties(value: Option<&Value>, lenient: bool) -> Result<Vec<(String, f64)>, String> {
-    let map = match value {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Object(map)) => map,
-        Some(other) => return Err(format!("properties is {}; send an object", kind_of(other))),
-    };
+/// An object field (`properties`, `attributes`, `traits`): its fields,
+/// none when absent or null.
+fn object<'f, 'a>(
+    value: Option<&'f Fields<'a>>,
+    field: &str,
+    limit: usize,
+) -> Result<&'f [(Cow<'a, str>, Scalar<'a>)], String> {
+    match value {
+        None | Some(Fields::Not("null")) => Ok(&[]),
+        Some(Fields::Object(fields)) => Ok(fields),
+        Some(Fields::TooMany) => Err(format!(
+            "{field} has more than {} fields; at most {limit} are used",
+            body::MAX_FIELDS
+        )),
+        Some(Fields::Not(kind)) => Err(format!("{field} is {kind}; send an object")),
+    }
+}
+
+fn properties<'f>(
+    value: Option<&'f Fields<'_>>,
+    lenient: bool,
+) -> Result<Vec<(&'f str, f64)>, String> {
+    let fields = object(value, "properties", MAX_PROPERTIES)?;
     let mut out = Vec::new();
-    for (name, value) in map {
+    for (name, value) in fields {
         let number = match value {
-            Value::Number(n) => n.as_f64(),
-            Value::Null => None,
-            _ if lenient => None,
-            other => {
-                return Err(format!(
-                    "properties.{name} is {}; event properties are numbers (or null)",
-                    kind_of(other)
-                ))
-            }
+            Scalar::Null => None,
+            v => match v.as_f64() {
+                Some(n) => Some(n),
+                None if lenient => None,
+                None => {
+                    return Err(format!(
+                        "properties.{name} is {}; event properties are numbers (or null)",
+                        v.kind()
+                    ))
+                }
+            },
         };
         if let Some(number) = number {
             bounded("a property name", name)?;
-            out.push((name.clone(), number));
+            out.push((name.as_ref(), number));
             if out.len() > MAX_PROPERTIES {
                 return Err(format!(
                     "more than {MAX_PROPERTIES} numeric properties in one event"
@@ -301,39 +310,41 @@ fn properties(value: Option<&Value>, lenient: bool) -> Result<Vec<(String, f64)>
     Ok(out)
 }
 
-fn attribute(name: &str, value: &Value) -> Result<Option<Attribute>, String> {
+fn attribute(name: &str, value: &Scalar<'_>) -> Result<Option<Attribute>, String> {
     Ok(Some(match value {
-        Value::Number(n) => Attribute::Number(n.as_f64().unwrap_or(f64::NAN)),
-        Value::Bool(b) => Attribute::Number(if *b { 1.0 } else { 0.0 }),
-        Value::String(s) if s.len() > MAX_TEXT_BYTES => {
+        Scalar::Int(_) | Scalar::Uint(_) | Scalar::Float(_) => {
+            Attribute::Number(value.as_f64().unwrap_or(f64::NAN))
+        }
+        Scalar::Bool(b) => Attribute::Number(if *b { 1.0 } else { 0.0 }),
+        Scalar::Text(s) if s.len() > MAX_TEXT_BYTES => {
             return Err(format!(
                 "attribute {name} is {} bytes; at most {MAX_TEXT_BYTES}",
                 s.len()
             ))
         }
-        Value::String(s) => Attribute::Text(s.as_str().into()),
-        Value::Null => Attribute::Null,
-        Value::Array(_) | Value::Object(_) => return Ok(None),
+        Scalar::Text(s) => Attribute::Text(s.as_ref().into()),
+        Scalar::Null => Attribute::Null,
+        Scalar::Array | Scalar::Object => return Ok(None),
     }))
 }
 
-fn attributes(
-    map: &Map<String, Value>,
+fn attributes<'f>(
+    fields: &'f [(Cow<'_, str>, Scalar<'_>)],
     skip: &[&str],
     strict: bool,
-) -> Result<Vec<(String, Attribute)>, String> {
+) -> Result<Vec<(&'f str, Attribute)>, String> {
     let mut out = Vec::new();
-    for (name, value) in map {
-        if skip.contains(&name.as_str()) {
+    for (name, value) in fields {
+        if skip.contains(&name.as_ref()) {
             continue;
         }
         bounded("an attribute name", name)?;
         match attribute(name, value)? {
-            Some(a) => out.push((name.clone(), a)),
+            Some(a) => out.push((name.as_ref(), a)),
             None if strict => {
                 return Err(format!(
                     "attributes.{name} is {}; attributes are numbers, strings, booleans or null",
-                    kind_of(value)
+                    value.kind()
                 ))
             }
             None => {}
@@ -345,16 +356,18 @@ fn attributes(
     Ok(out)
 }
 
-fn consent(value: Option<&Value>, field: &str) -> Result<Option<bool>, String> {
+fn consent(value: Option<&Scalar<'_>>, field: &str) -> Result<Option<bool>, String> {
     match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(format!("{field} is {}; send true or false", kind_of(other))),
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(format!("{field} is {}; send true or false", other.kind())),
     }
 }
 
-fn only_fields(o: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
-    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
+/// Refuses an item with a field outside `allowed` (named in messages).
+fn only_fields(item: &Item<'_>, allowed: &[&str]) -> Result<(), String> {
+    let mask = allowed.iter().fold(0, |m, k| m | body::bit(k));
+    match item.first_unknown(mask) {
         Some(k) => {
             let shown: String = k.chars().take(40).collect();
             Err(format!(
@@ -366,127 +379,128 @@ fn only_fields(o: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
     }
 }
 
+const EVENT_FIELDS: [&str; 5] = ["user_id", "event", "occurred_at", "event_id", "properties"];
+const USER_FIELDS: [&str; 4] = ["user_id", "signup_at", "consent", "attributes"];
+
+/// Checks one item and appends its record to `out`: true when it is a
+/// change, false for a Segment message the store does not use.
 fn item_change(
-    item: Value,
+    item: &Item<'_>,
     expect: Expect,
     traits: &Traits,
     now_us: i64,
-) -> Result<Option<Change>, String> {
-    let Value::Object(o) = item else {
-        unreachable!("parse refuses items that are not objects");
-    };
-    if let Some(kind) = o.get("type") {
-        return segment(&o, kind, expect, traits, now_us);
+    out: &mut Vec<u8>,
+) -> Result<bool, String> {
+    if let Some(kind) = &item.kind {
+        return segment(item, kind, expect, traits, now_us, out);
     }
     match expect {
         Expect::Events => {
-            only_fields(
-                &o,
-                &["user_id", "event", "occurred_at", "event_id", "properties"],
-            )?;
-            let user_id = user_id(&o, "user_id")?;
-            let name = text(&o, "event")?.ok_or("missing event name (event)")?;
+            only_fields(item, &EVENT_FIELDS)?;
+            let user = user_id(item.user_id.as_ref(), "user_id")?;
+            let name = text(item.event.as_ref(), "event")?.ok_or("missing event name (event)")?;
             let at_us = time(
-                o.get("occurred_at").ok_or("missing time (occurred_at)")?,
+                item.occurred_at
+                    .as_ref()
+                    .ok_or("missing time (occurred_at)")?,
                 "occurred_at",
                 now_us,
             )?;
-            Ok(Some(Change::Event(EventIn {
-                user_id,
-                name,
-                at_us,
-                event_id: text(&o, "event_id")?,
-                properties: properties(o.get("properties"), false)?,
-            })))
+            let id = text(item.event_id.as_ref(), "event_id")?.map(event_id_hash);
+            let properties = properties(item.properties.as_ref(), false)?;
+            log::encode_event(out, &user, name, at_us, id, &properties);
         }
         Expect::Users => {
-            only_fields(&o, &["user_id", "signup_at", "consent", "attributes"])?;
-            let user_id = user_id(&o, "user_id")?;
-            let signup_us = match o.get("signup_at") {
-                None | Some(Value::Null) => None,
+            only_fields(item, &USER_FIELDS)?;
+            let user = user_id(item.user_id.as_ref(), "user_id")?;
+            let signup_us = match &item.signup_at {
+                None | Some(Scalar::Null) => None,
                 Some(v) => Some(time(v, "signup_at", now_us)?),
             };
-            let attributes = match o.get("attributes") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Object(map)) => attributes(map, &[], true)?,
-                Some(other) => {
-                    return Err(format!("attributes is {}; send an object", kind_of(other)))
-                }
-            };
-            Ok(Some(Change::User(UserIn {
-                user_id,
+            let fields = object(item.attributes.as_ref(), "attributes", MAX_ATTRIBUTES)?;
+            let consent = consent(item.consent.as_ref(), "consent")?;
+            let attributes = attributes(fields, &[], true)?;
+            log::encode_user(
+                out,
+                &user,
                 signup_us,
-                consent: consent(o.get("consent"), "consent")?,
-                attributes,
-            })))
+                consent,
+                attributes.iter().map(|(n, v)| (*n, v)),
+            );
         }
     }
+    Ok(true)
 }
 
 fn segment(
-    o: &Map<String, Value>,
-    kind: &Value,
+    item: &Item<'_>,
+    kind: &Scalar<'_>,
     expect: Expect,
     traits: &Traits,
     now_us: i64,
-) -> Result<Option<Change>, String> {
-    match kind.as_str() {
-        Some("track") if expect == Expect::Events => {
-            let user_id = user_id(o, "userId")?;
-            let name = text(o, "event")?.ok_or("missing event name (event)")?;
-            let at = o
-                .get("timestamp")
-                .or_else(|| o.get("originalTimestamp"))
+    out: &mut Vec<u8>,
+) -> Result<bool, String> {
+    let Scalar::Text(kind) = kind else {
+        return Err(format!("type is {}; send a string", kind.kind()));
+    };
+    match kind.as_ref() {
+        "track" if expect == Expect::Events => {
+            let user = user_id(item.segment_user_id.as_ref(), "userId")?;
+            let name = text(item.event.as_ref(), "event")?.ok_or("missing event name (event)")?;
+            let at = item
+                .timestamp
+                .as_ref()
+                .or(item.original_timestamp.as_ref())
                 .ok_or("missing time (timestamp)")?;
-            Ok(Some(Change::Event(EventIn {
-                user_id,
-                name,
-                at_us: time(at, "timestamp", now_us)?,
-                event_id: text(o, "messageId")?,
-                properties: properties(o.get("properties"), true)?,
-            })))
+            let at_us = time(at, "timestamp", now_us)?;
+            let id = text(item.message_id.as_ref(), "messageId")?.map(event_id_hash);
+            let properties = properties(item.properties.as_ref(), true)?;
+            log::encode_event(out, &user, name, at_us, id, &properties);
+            Ok(true)
         }
-        Some("identify") => {
-            let user_id = user_id(o, "userId")?;
-            let traits_map = match o.get("traits") {
-                None | Some(Value::Null) => Map::new(),
-                Some(Value::Object(m)) => m.clone(),
-                Some(other) => return Err(format!("traits is {}; send an object", kind_of(other))),
+        "identify" => {
+            let user = user_id(item.segment_user_id.as_ref(), "userId")?;
+            let traits_fields = object(item.traits.as_ref(), "traits", MAX_ATTRIBUTES)?;
+            let trait_value = |name: &str| {
+                traits_fields
+                    .binary_search_by(|(k, _)| k.as_ref().cmp(name))
+                    .ok()
+                    .map(|i| &traits_fields[i].1)
             };
-            let signup = match traits_map
-                .get(traits.signup.as_str())
-                .or_else(|| traits_map.get("createdAt"))
-            {
-                None | Some(Value::Null) => None,
+            let signup = match trait_value(traits.signup.as_str()).or(trait_value("createdAt")) {
+                None | Some(Scalar::Null) => None,
                 Some(v) => Some(time(v, &format!("traits.{}", traits.signup), now_us)?),
             };
             let consent = consent(
-                traits_map.get(traits.consent.as_str()),
+                trait_value(traits.consent.as_str()),
                 &format!("traits.{}", traits.consent),
             )?;
             let skip = [traits.signup.as_str(), "createdAt", traits.consent.as_str()];
-            Ok(Some(Change::User(UserIn {
-                user_id,
-                signup_us: signup,
+            let attributes = attributes(traits_fields, &skip, false)?;
+            log::encode_user(
+                out,
+                &user,
+                signup,
                 consent,
-                attributes: attributes(&traits_map, &skip, false)?,
-            })))
+                attributes.iter().map(|(n, v)| (*n, v)),
+            );
+            Ok(true)
         }
-        Some("track") => Err("a track message goes to POST /events".into()),
-        Some("page" | "screen" | "group" | "alias") => Ok(None),
-        Some(other) => {
+        "track" => Err("a track message goes to POST /events".into()),
+        "page" | "screen" | "group" | "alias" => Ok(false),
+        other => {
             let shown: String = other.chars().take(40).collect();
             Err(format!(
                 "unknown Segment type {shown:?}; send track, identify or batch"
             ))
         }
-        None => Err(format!("type is {}; send a string", kind_of(kind))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::online::log::Record;
 
     const NOW: i64 = 1_800_000_000_000_000;
 
@@ -501,6 +515,11 @@ mod tests {
         parse(body.as_bytes(), Expect::Events, &traits(), 100, NOW).unwrap()
     }
 
+    fn records(parsed: &Parsed) -> Vec<Record> {
+        let mut r = Reader::new(parsed.changes.bytes());
+        std::iter::from_fn(|| (!r.is_done()).then(|| Record::decode(&mut r).unwrap())).collect()
+    }
+
     #[test]
     fn arrays_ndjson_and_segment_batches_give_the_same_events() {
         let one = r#"{"user_id": "u1", "event": "login", "occurred_at": "2024-03-01T09:30:00Z", "event_id": "e1", "properties": {"seconds": 3, "x": null}}"#;
@@ -509,16 +528,16 @@ mod tests {
         let segment = events(
             r#"{"batch": [{"type": "track", "userId": "u1", "event": "login", "timestamp": "2024-03-01T09:30:00Z", "messageId": "e1", "properties": {"seconds": 3, "plan": "pro"}}, {"type": "page", "userId": "u1"}]}"#,
         );
-        let expected = Change::Event(EventIn {
-            user_id: "u1".into(),
+        let expected = Record::Event {
+            user: "u1".into(),
             name: "login".into(),
             at_us: parse_timestamp("2024-03-01T09:30:00").unwrap(),
-            event_id: Some("e1".into()),
+            id: Some(event_id_hash("e1")),
             properties: vec![("seconds".into(), 3.0)],
-        });
-        assert_eq!(array.changes, [(0, expected.clone())]);
-        assert_eq!(ndjson.changes.len(), 2);
-        assert_eq!(segment.changes, [(0, expected)]);
+        };
+        assert_eq!(records(&array), std::slice::from_ref(&expected));
+        assert_eq!(records(&ndjson), [expected.clone(), expected.clone()]);
+        assert_eq!(records(&segment), [expected]);
         assert_eq!(segment.ignored, 1);
     }
 
@@ -552,7 +571,7 @@ mod tests {
             ]
         );
         assert_eq!(parsed.changes.len(), 1);
-        assert_eq!(parsed.changes[0].0, 6);
+        assert!(matches!(&records(&parsed)[..], [Record::Event { name, .. }] if name == "ok"));
     }
 
     #[test]
@@ -560,20 +579,17 @@ mod tests {
         let body = r#"{"type": "identify", "userId": 42, "traits": {"createdAt": "2024-03-01T00:00:00.000Z", "consent": true, "plan": "pro", "seats": 3, "beta": false, "address": {"city": "x"}}}"#;
         let parsed = parse(body.as_bytes(), Expect::Users, &traits(), 10, NOW).unwrap();
         assert_eq!(
-            parsed.changes,
-            [(
-                0,
-                Change::User(UserIn {
-                    user_id: "42".into(),
-                    signup_us: parse_timestamp("2024-03-01"),
-                    consent: Some(true),
-                    attributes: vec![
-                        ("beta".into(), Attribute::Number(0.0)),
-                        ("plan".into(), Attribute::Text("pro".into())),
-                        ("seats".into(), Attribute::Number(3.0)),
-                    ],
-                })
-            )]
+            records(&parsed),
+            [Record::User {
+                user: "42".into(),
+                signup_us: parse_timestamp("2024-03-01"),
+                consent: Some(true),
+                attributes: vec![
+                    ("beta".into(), Attribute::Number(0.0)),
+                    ("plan".into(), Attribute::Text("pro".into())),
+                    ("seats".into(), Attribute::Number(3.0)),
+                ],
+            }]
         );
     }
 
@@ -599,6 +615,91 @@ mod tests {
         assert_eq!(
             parse(many.as_bytes(), Expect::Events, &t, 10, NOW).unwrap_err(),
             BodyError::TooMany(10)
+        );
+    }
+
+    #[test]
+    fn bodies_read_in_place_keep_json_semantics() {
+        let t = traits();
+        // Escapes, a key sent twice (the last wins), CRLF lines, a pretty
+        // printed single value.
+        let parsed = events(
+            "{\"user_id\": \"u\\u0031\", \"event\": \"a\", \"event\": \"b\", \"occurred_at\": \"2024-03-01\"}\r\n\r\n{\"user_id\": 7, \"event\": \"c\", \"occurred_at\": \"2024-03-02\"}\r\n",
+        );
+        let got: Vec<(String, String)> = records(&parsed)
+            .into_iter()
+            .map(|r| match r {
+                Record::Event { user, name, .. } => (user, name),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(got, [("u1".into(), "b".into()), ("7".into(), "c".into())]);
+        let pretty = events("[\n  {\"user_id\": \"u1\",\n   \"event\": \"a\",\n   \"occurred_at\": \"2024-03-01\"}\n]\n");
+        assert_eq!(pretty.changes.len(), 1);
+
+        // A batch of exactly the limit is fine; one more is refused.
+        let track = r#"{"type": "track", "userId": "u1", "event": "a", "timestamp": "2024-03-01"}"#;
+        let batch = |n: usize| {
+            format!(
+                r#"{{"type": "batch", "batch": [{}]}}"#,
+                vec![track; n].join(",")
+            )
+        };
+        let ten = parse(batch(10).as_bytes(), Expect::Events, &t, 10, NOW).unwrap();
+        assert_eq!(ten.changes.len(), 10);
+        assert_eq!(
+            parse(batch(11).as_bytes(), Expect::Events, &t, 10, NOW).unwrap_err(),
+            BodyError::TooMany(10)
+        );
+        let lines = [track; 11].join("\n");
+        assert_eq!(
+            parse(lines.as_bytes(), Expect::Events, &t, 10, NOW).unwrap_err(),
+            BodyError::TooMany(10)
+        );
+
+        // A batch inside a batch is an unknown Segment type; a batch with
+        // another type, or without its array, refuses the body.
+        let nested = format!(r#"{{"batch": [{track}, {{"type": "batch", "batch": []}}]}}"#);
+        let parsed = events(&nested);
+        assert_eq!(parsed.changes.len(), 1);
+        assert_eq!(
+            parsed.rejected,
+            [Rejection {
+                index: 1,
+                reason: "unknown Segment type \"batch\"; send track, identify or batch".into()
+            }]
+        );
+        for body in [r#"{"type": "track", "batch": []}"#, r#"{"type": "batch"}"#] {
+            assert!(matches!(
+                parse(body.as_bytes(), Expect::Events, &t, 10, NOW),
+                Err(BodyError::Malformed(m)) if m.contains("Segment batch")
+            ));
+        }
+
+        // Only the first value may be an array; later ones are items.
+        assert_eq!(
+            parse(
+                format!("[{track}]\n[{track}]").as_bytes(),
+                Expect::Events,
+                &t,
+                10,
+                NOW
+            )
+            .unwrap_err(),
+            BodyError::NotObject {
+                index: 1,
+                kind: "an array"
+            }
+        );
+        // An object of more fields than are ever kept is refused as an item.
+        let props: Vec<String> = (0..1100).map(|i| format!(r#""p{i}": 1"#)).collect();
+        let wide = format!(
+            r#"{{"user_id": "u1", "event": "a", "occurred_at": "2024-03-01", "properties": {{{}}}}}"#,
+            props.join(",")
+        );
+        assert_eq!(
+            events(&wide).rejected[0].reason,
+            "properties has more than 1024 fields; at most 64 are used"
         );
     }
 }

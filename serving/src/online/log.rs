@@ -170,6 +170,48 @@ pub fn read_consent(r: &mut Reader<'_>) -> Result<Option<bool>, DecodeError> {
     }
 }
 
+/// Appends an event record (tag 1) to a payload.
+pub fn encode_event(
+    out: &mut Vec<u8>,
+    user: &str,
+    name: &str,
+    at_us: i64,
+    id: Option<u64>,
+    properties: &[(&str, f64)],
+) {
+    out.put_u8(1);
+    out.put_str(user);
+    out.put_str(name);
+    out.put_varint_i64(at_us);
+    out.put_varint(((properties.len() as u64) << 1) | u64::from(id.is_some()));
+    if let Some(id) = id {
+        out.put_u64(id);
+    }
+    for (p, v) in properties {
+        out.put_str(p);
+        out.put_f64(*v);
+    }
+}
+
+/// Appends a user record (tag 2) to a payload.
+pub fn encode_user<'x>(
+    out: &mut Vec<u8>,
+    user: &str,
+    signup_us: Option<i64>,
+    consent: Option<bool>,
+    attributes: impl ExactSizeIterator<Item = (&'x str, &'x Attribute)>,
+) {
+    out.put_u8(2);
+    out.put_str(user);
+    write_option_i64(out, signup_us);
+    out.put_u8(consent_byte(consent));
+    out.put_varint(attributes.len() as u64);
+    for (name, value) in attributes {
+        out.put_str(name);
+        write_attribute(out, value);
+    }
+}
+
 impl Record {
     /// Appends the record to a payload.
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -181,35 +223,22 @@ impl Record {
                 id,
                 properties,
             } => {
-                out.put_u8(1);
-                out.put_str(user);
-                out.put_str(name);
-                out.put_varint_i64(*at_us);
-                out.put_varint(((properties.len() as u64) << 1) | u64::from(id.is_some()));
-                if let Some(id) = id {
-                    out.put_u64(*id);
-                }
-                for (p, v) in properties {
-                    out.put_str(p);
-                    out.put_f64(*v);
-                }
+                let properties: Vec<(&str, f64)> =
+                    properties.iter().map(|(p, v)| (p.as_str(), *v)).collect();
+                encode_event(out, user, name, *at_us, *id, &properties);
             }
             Record::User {
                 user,
                 signup_us,
                 consent,
                 attributes,
-            } => {
-                out.put_u8(2);
-                out.put_str(user);
-                write_option_i64(out, *signup_us);
-                out.put_u8(consent_byte(*consent));
-                out.put_varint(attributes.len() as u64);
-                for (name, value) in attributes {
-                    out.put_str(name);
-                    write_attribute(out, value);
-                }
-            }
+            } => encode_user(
+                out,
+                user,
+                *signup_us,
+                *consent,
+                attributes.iter().map(|(n, v)| (n.as_str(), v)),
+            ),
             Record::Erase { user } => {
                 out.put_u8(3);
                 out.put_str(user);
@@ -219,49 +248,155 @@ impl Record {
 
     /// Reads one record.
     pub fn decode(r: &mut Reader<'_>) -> Result<Record, DecodeError> {
+        Ok(match RecordRef::decode(r)? {
+            RecordRef::Event(e) => Record::Event {
+                user: e.user.to_owned(),
+                name: e.name.to_owned(),
+                at_us: e.at_us,
+                id: e.id,
+                properties: e
+                    .properties
+                    .iter()
+                    .map(|(p, v)| (p.to_owned(), v))
+                    .collect(),
+            },
+            RecordRef::User(u) => Record::User {
+                user: u.user.to_owned(),
+                signup_us: u.signup_us,
+                consent: u.consent,
+                attributes: u
+                    .attributes
+                    .into_iter()
+                    .map(|(n, v)| (n.to_owned(), v))
+                    .collect(),
+            },
+            RecordRef::Erase { user } => Record::Erase {
+                user: user.to_owned(),
+            },
+        })
+    }
+}
+
+/// A record read in place: its strings borrow the payload, so replaying
+/// the log and deciding an ingest request allocate nothing per event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordRef<'a> {
+    /// An event stored.
+    Event(EventRef<'a>),
+    /// A user created or updated.
+    User(UserRef<'a>),
+    /// A user erased.
+    Erase {
+        /// The user.
+        user: &'a str,
+    },
+}
+
+/// An event record, read in place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRef<'a> {
+    /// The user.
+    pub user: &'a str,
+    /// Event name.
+    pub name: &'a str,
+    /// Microseconds since the epoch.
+    pub at_us: i64,
+    /// Hash of the event id.
+    pub id: Option<u64>,
+    /// Numeric properties.
+    pub properties: Properties<'a>,
+}
+
+/// A user record, read in place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRef<'a> {
+    /// The user.
+    pub user: &'a str,
+    /// New signup time, if sent.
+    pub signup_us: Option<i64>,
+    /// New consent, if sent.
+    pub consent: Option<bool>,
+    /// Attributes set.
+    pub attributes: Vec<(&'a str, Attribute)>,
+}
+
+/// An event's numeric properties in the record's bytes (checked when the
+/// record was decoded).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Properties<'a> {
+    bytes: &'a [u8],
+    count: usize,
+}
+
+impl<'a> Properties<'a> {
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// (name, value) pairs, in the order sent.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+        let mut r = Reader::new(self.bytes);
+        (0..self.count).map(move |_| {
+            // Checked by `RecordRef::decode`.
+            let name = r.str().expect("checked property name");
+            (name, r.f64().expect("checked property value"))
+        })
+    }
+}
+
+impl<'a> RecordRef<'a> {
+    /// Reads one record.
+    pub fn decode(r: &mut Reader<'a>) -> Result<RecordRef<'a>, DecodeError> {
         Ok(match r.u8()? {
             1 => {
-                let user = r.str()?.to_owned();
-                let name = r.str()?.to_owned();
+                let user = r.str()?;
+                let name = r.str()?;
                 let at_us = r.varint_i64()?;
                 let flags = r.varint()?;
                 let id = if flags & 1 == 1 { Some(r.u64()?) } else { None };
-                let n = usize::try_from(flags >> 1)
+                let count = usize::try_from(flags >> 1)
                     .ok()
                     .filter(|n| *n <= MAX_PROPERTIES)
                     .ok_or(r.bad("property count"))?;
-                let mut properties = Vec::with_capacity(n);
-                for _ in 0..n {
-                    properties.push((r.str()?.to_owned(), r.f64()?));
+                let mut check = r.clone();
+                let start = check.position();
+                for _ in 0..count {
+                    check.str()?;
+                    check.f64()?;
                 }
-                Record::Event {
+                let bytes = r.take(check.position() - start)?;
+                RecordRef::Event(EventRef {
                     user,
                     name,
                     at_us,
                     id,
-                    properties,
-                }
+                    properties: Properties { bytes, count },
+                })
             }
             2 => {
-                let user = r.str()?.to_owned();
+                let user = r.str()?;
                 let signup_us = read_option_i64(r)?;
                 let consent = read_consent(r)?;
                 let n = r.count(MAX_ATTRIBUTES)?;
                 let mut attributes = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let name = r.str()?.to_owned();
+                    let name = r.str()?;
                     attributes.push((name, read_attribute(r)?));
                 }
-                Record::User {
+                RecordRef::User(UserRef {
                     user,
                     signup_us,
                     consent,
                     attributes,
-                }
+                })
             }
-            3 => Record::Erase {
-                user: r.str()?.to_owned(),
-            },
+            3 => RecordRef::Erase { user: r.str()? },
             _ => return Err(r.bad("record tag")),
         })
     }

@@ -3,7 +3,8 @@
 //! the same spec training used.
 //!
 //! - [`ingest`]: request bodies (Presage's contract, Segment's spec) checked
-//!   item by item into changes.
+//!   item by item into changes; [`body`] reads a body into those items
+//!   without building a JSON tree.
 //! - [`history`]: one user's signup, consent, attributes and packed events.
 //! - [`store`]: the users in memory, the single writer with group commit,
 //!   recovery, compaction, erasure.
@@ -15,6 +16,7 @@
 //! - [`failpoint`]: named crash points for the durability tests.
 
 pub mod backfill;
+pub mod body;
 pub mod codec;
 pub mod failpoint;
 pub mod features;

@@ -25,7 +25,7 @@
 //! that reads further is refused for online scoring (see
 //! [`super::features`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock, RwLockReadGuard};
@@ -36,8 +36,8 @@ use tokio::sync::oneshot;
 
 use super::codec::Reader;
 use super::history::{Names, StoredEvent, UserHistory};
-use super::ingest::{Change, Traits};
-use super::log::{self, LogError, Record, Segment};
+use super::ingest::{Changes, Traits};
+use super::log::{self, LogError, Record, RecordRef, Segment};
 use super::snapshot;
 
 /// How the store keeps data.
@@ -130,46 +130,40 @@ impl State {
         USER_OVERHEAD + id.len() + user.heap_bytes()
     }
 
-    /// Applies a logged record unconditionally (replay).
-    fn replay(&mut self, record: Record) {
+    /// Applies a logged record unconditionally (replay); returns, for a
+    /// user record, how many stored events it removed.
+    fn apply(&mut self, record: &RecordRef<'_>) -> usize {
         match record {
-            Record::Event {
-                user,
-                name,
-                at_us,
-                id,
-                properties,
-            } => {
+            RecordRef::Event(e) => {
                 let event = StoredEvent {
-                    at_us,
-                    name: self.names.intern(&name),
-                    id,
-                    properties: properties
+                    at_us: e.at_us,
+                    name: self.names.intern(e.name),
+                    id: e.id,
+                    properties: e
+                        .properties
                         .iter()
-                        .map(|(p, v)| (self.names.intern(p), *v))
+                        .map(|(p, v)| (self.names.intern(p), v))
                         .collect(),
                 };
-                self.clock_us = self.clock_us.max(at_us);
-                self.with_user(&user, |u| u.insert(&event));
+                self.clock_us = self.clock_us.max(e.at_us);
+                self.with_user(e.user, |u| u.insert(&event));
+                0
             }
-            Record::User {
-                user,
-                signup_us,
-                consent,
-                attributes,
-            } => {
-                let attributes: Vec<_> = attributes
-                    .into_iter()
-                    .map(|(n, v)| (self.names.intern(&n), v))
+            RecordRef::User(u) => {
+                let attributes: Vec<_> = u
+                    .attributes
+                    .iter()
+                    .map(|(n, v)| (self.names.intern(n), v.clone()))
                     .collect();
-                self.with_user(&user, |u| {
-                    update_user(u, signup_us, consent, attributes);
-                });
+                self.with_user(u.user, |user| {
+                    update_user(user, u.signup_us, u.consent, attributes)
+                })
             }
-            Record::Erase { user } => {
-                if let Some(old) = self.users.remove(user.as_str()) {
-                    self.heap_bytes -= Self::user_cost(&user, &old);
+            RecordRef::Erase { user } => {
+                if let Some(old) = self.users.remove(*user) {
+                    self.heap_bytes -= Self::user_cost(user, &old);
                 }
+                0
             }
         }
     }
@@ -215,18 +209,9 @@ fn update_user(
     removed
 }
 
-/// The event id hash, stored instead of the id itself: the first 64 bits
-/// of its SHA-256 (a hash that will not change between releases, as the
-/// log and snapshots keep it across restarts).
-pub fn event_id_hash(id: &str) -> u64 {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(id.as_bytes());
-    u64::from_le_bytes(digest[..8].try_into().expect("eight bytes"))
-}
-
 enum Job {
     Apply {
-        changes: Vec<(usize, Change)>,
+        changes: Changes,
         reply: oneshot::Sender<Result<Outcome, StoreError>>,
     },
     Erase {
@@ -405,7 +390,7 @@ impl OnlineStore {
     }
 
     /// Applies checked changes; answers once they are durable.
-    pub async fn apply(&self, changes: Vec<(usize, Change)>) -> Result<Outcome, StoreError> {
+    pub async fn apply(&self, changes: Changes) -> Result<Outcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Apply { changes, reply })?;
         answer
@@ -515,12 +500,12 @@ fn recover(dir: &Path) -> Result<(State, Segment), LogError> {
         for payload in contents.payloads {
             let mut reader = Reader::new(&payload);
             while !reader.is_done() {
-                let record = Record::decode(&mut reader).map_err(|e| LogError::Damaged {
+                let record = RecordRef::decode(&mut reader).map_err(|e| LogError::Damaged {
                     path: path.display().to_string(),
                     offset: 0,
                     what: format!("a record does not decode ({e})"),
                 })?;
-                state.replay(record);
+                state.apply(&record);
             }
         }
     }
@@ -607,7 +592,7 @@ impl Writer<'_> {
                 let mut payload = Vec::new();
                 match job {
                     Job::Apply { changes, reply } => {
-                        let outcome = self.decide(&mut state, changes, &mut payload);
+                        let outcome = self.decide(&mut state, &changes, &mut payload);
                         answers.push(Answer::Applied(reply, outcome));
                     }
                     Job::Erase { user, reply } => {
@@ -663,20 +648,16 @@ impl Writer<'_> {
     }
 
     /// Decides each change of one request against the state, applies the
-    /// accepted ones and appends their records to `payload`.
-    fn decide(
-        &self,
-        state: &mut State,
-        changes: Vec<(usize, Change)>,
-        payload: &mut Vec<u8>,
-    ) -> Outcome {
+    /// accepted ones and appends their records to `payload`. A duplicate
+    /// inside the request is found like any other: the first copy is in
+    /// the user's history by the time the second is decided.
+    fn decide(&self, state: &mut State, changes: &Changes, payload: &mut Vec<u8>) -> Outcome {
         let config = &self.store.config;
         let mut outcome = Outcome::default();
-        let mut seen: HashSet<(String, u64)> = HashSet::new();
-        for (_, change) in changes {
-            match change {
-                Change::Event(e) => {
-                    let user = state.users.get(e.user_id.as_str());
+        for (record, span) in changes.records() {
+            match &record {
+                RecordRef::Event(e) => {
+                    let user = state.users.get(e.user);
                     let (signup, consent) = user.map_or((None, None), |u| (u.signup_us, u.consent));
                     if consent == Some(false) || (config.require_consent && consent != Some(true)) {
                         outcome.dropped_no_consent += 1;
@@ -691,49 +672,30 @@ impl Writer<'_> {
                         outcome.dropped_expired += 1;
                         continue;
                     }
-                    let id = e.event_id.as_deref().map(event_id_hash);
-                    if let Some(id) = id {
-                        let stored = user.is_some_and(|u| u.has_event_id(id));
-                        if stored || !seen.insert((e.user_id.clone(), id)) {
+                    if let (Some(id), Some(user)) = (e.id, user) {
+                        if user.has_event_id(id) {
                             outcome.duplicates += 1;
                             continue;
                         }
                     }
-                    let record = Record::Event {
-                        user: e.user_id,
-                        name: e.name,
-                        at_us: e.at_us,
-                        id,
-                        properties: e.properties,
-                    };
-                    record.encode(payload);
-                    state.replay(record);
                     outcome.accepted += 1;
                 }
-                Change::User(u) => {
-                    let attributes: Vec<_> = u
-                        .attributes
-                        .iter()
-                        .map(|(n, v)| (state.names.intern(n), v.clone()))
-                        .collect();
-                    let removed = state.with_user(&u.user_id, |user| {
-                        update_user(user, u.signup_us, u.consent, attributes)
-                    });
-                    if u.consent == Some(false) {
-                        outcome.dropped_no_consent += removed as u64;
-                    } else {
-                        outcome.dropped_before_signup += removed as u64;
-                    }
-                    Record::User {
-                        user: u.user_id,
-                        signup_us: u.signup_us,
-                        consent: u.consent,
-                        attributes: u.attributes,
-                    }
-                    .encode(payload);
+                RecordRef::User(u) => {
                     outcome.users_updated += 1;
+                    let removed = state.apply(&record) as u64;
+                    if u.consent == Some(false) {
+                        outcome.dropped_no_consent += removed;
+                    } else {
+                        outcome.dropped_before_signup += removed;
+                    }
+                    payload.extend_from_slice(&changes.bytes()[span]);
+                    continue;
                 }
+                // Ingest never sends one; erasure is its own job.
+                RecordRef::Erase { .. } => continue,
             }
+            state.apply(&record);
+            payload.extend_from_slice(&changes.bytes()[span]);
         }
         outcome
     }

@@ -531,12 +531,13 @@ pub fn parse_user(
     })
 }
 
-/// Encodes a `features` object already in memory (the online store's
-/// values, with any sent ones on top) exactly as [`parse_user`] encodes the
-/// same object sent as JSON: same checks, warnings and kept values, without
-/// writing it out and reading it back.
+/// Encodes features computed online, with `sent` ones (when given)
+/// replacing them, exactly as [`parse_user`] encodes the same object sent
+/// as JSON: same checks, warnings and kept values, without building a map
+/// of owned keys or writing the values out and reading them back.
 pub fn encode_features(
-    features: serde_json::Map<String, Value>,
+    online: &[(&str, Value)],
+    sent: Option<&serde_json::Map<String, Value>>,
     user_id: Option<Value>,
     model: &LoadedVersion,
     options: ParseOptions,
@@ -550,7 +551,15 @@ pub fn encode_features(
         context: &context,
         field: "features",
     };
-    match seed.deserialize(Value::Object(features)) {
+    let online = online
+        .iter()
+        .filter(|(name, _)| sent.is_none_or(|sent| !sent.contains_key(*name)))
+        .map(|(name, value)| (*name, value));
+    let sent = sent
+        .into_iter()
+        .flat_map(|sent| sent.iter().map(|(name, value)| (name.as_str(), value)));
+    let pairs = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(online.chain(sent));
+    match seed.deserialize(pairs) {
         Ok(encoded) => Ok(ParsedUser { user_id, encoded }),
         Err(e) => Err(context
             .error

@@ -21,16 +21,19 @@
 
 use presage_models::feature_spec::online::{OnlineSpec, OnlineWindow, Reach};
 use presage_models::feature_spec::state::Event;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::history::{Attribute, StoredEvent};
 use super::store::{State, StoreConfig};
 
 /// One user's features as of a moment.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UserFeatures {
-    /// Feature name → value, as a caller would send them (null = missing).
-    pub values: Map<String, Value>,
+pub struct UserFeatures<'s> {
+    /// (feature name, value) as a caller would send them (null = missing):
+    /// the spec's event features in catalog order, then the stored
+    /// attributes of the other columns. Names borrow the spec and schema,
+    /// so scoring by id builds no map of owned keys.
+    pub values: Vec<(&'s str, Value)>,
     /// The window the event features read (absent when the user's signup
     /// is not known).
     pub window: Option<OnlineWindow>,
@@ -61,14 +64,14 @@ fn number(x: Option<f64>) -> Value {
 
 /// The features of `user_id` for a model with this spec and these columns,
 /// as of `as_of_us`.
-pub fn user_features<'c>(
-    spec: &OnlineSpec,
-    columns: impl Iterator<Item = &'c str>,
+pub fn user_features<'s>(
+    spec: &'s OnlineSpec,
+    columns: impl Iterator<Item = &'s str>,
     state: &State,
     user_id: &str,
     as_of_us: i64,
-) -> UserFeatures {
-    let mut values = Map::new();
+) -> UserFeatures<'s> {
+    let mut values = Vec::with_capacity(spec.catalog().len() + 8);
     let mut warnings = Vec::new();
     let user = state.users.get(user_id);
     let signup = user.and_then(|u| u.signup_us);
@@ -140,19 +143,17 @@ pub fn user_features<'c>(
         window = Some(read);
     }
     for (feature, value) in spec.catalog().iter().zip(computed) {
-        values.insert(feature.name.clone(), number(value));
+        values.push((feature.name.as_str(), number(value)));
     }
     if let Some(user) = user {
         for column in columns.filter(|c| !spec.is_event_feature(c)) {
-            let value = state.names.get(column).and_then(|id| user.attribute(id));
-            match value {
-                Some(Attribute::Number(x)) => values.insert(column.to_owned(), number(Some(*x))),
-                Some(Attribute::Text(t)) => {
-                    values.insert(column.to_owned(), Value::String(t.to_string()))
-                }
-                Some(Attribute::Null) => values.insert(column.to_owned(), Value::Null),
-                None => None,
+            let value = match state.names.get(column).and_then(|id| user.attribute(id)) {
+                Some(Attribute::Number(x)) => number(Some(*x)),
+                Some(Attribute::Text(t)) => Value::String(t.to_string()),
+                Some(Attribute::Null) => Value::Null,
+                None => continue,
             };
+            values.push((column, value));
         }
     }
     UserFeatures {

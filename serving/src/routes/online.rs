@@ -340,9 +340,9 @@ pub struct WindowBody {
 
 /// One user's features for a model, computed online, for the predict
 /// route and the features route.
-pub struct Computed {
-    /// Feature name → value.
-    pub features: Map<String, Value>,
+pub struct Computed<'v> {
+    /// (feature name, value), names borrowed from the version.
+    pub features: Vec<(&'v str, Value)>,
     /// The window read.
     pub window: Option<WindowBody>,
     /// Unknown user, unknown signup.
@@ -350,13 +350,13 @@ pub struct Computed {
 }
 
 /// Computes a user's features for a loaded version.
-pub fn compute(
+pub fn compute<'v>(
     store: &OnlineStore,
-    version: &crate::store::LoadedVersion,
+    version: &'v crate::store::LoadedVersion,
     model: &str,
     user_id: &str,
     as_of_us: i64,
-) -> Result<Computed, ApiError> {
+) -> Result<Computed<'v>, ApiError> {
     let spec = version.online.as_ref().map_err(|why| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -421,7 +421,11 @@ pub async fn user_features_route(
     Ok(Json(serde_json::json!({
         "model": query.model,
         "version": version.version(),
-        "features": computed.features,
+        "features": computed
+            .features
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect::<Map<String, Value>>(),
         "window": computed.window,
         "warnings": computed.warnings,
     })))

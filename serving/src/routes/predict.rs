@@ -168,61 +168,54 @@ struct Probe {
     features: Option<Map<String, Value>>,
 }
 
-/// What scoring online read: the features (online, with sent ones on
-/// top), the user id as sent, the window and the warnings about the user.
-struct OnlineRead {
-    features: Map<String, Value>,
+/// What scoring online will read: whose features, as of when, and the
+/// features sent on top (with `?online=true`).
+struct OnlineQuery {
+    store: std::sync::Arc<crate::online::store::OnlineStore>,
+    id: String,
     user_id: Option<Value>,
-    window: Option<WindowBody>,
-    warnings: Vec<String>,
+    sent: Option<Map<String, Value>>,
+    as_of_us: i64,
 }
 
 /// With an online store, a body with a `user_id` and no `features` (or any
-/// body with `?online=true`) gets the user's online features, with sent
-/// ones on top. Returns the body (parsed as sent when not scored online)
-/// and, when scored online, what was read.
+/// body with `?online=true`) is scored with the user's online features,
+/// with sent ones on top. Returns the body (parsed as sent when not scored
+/// online) and, when scored online, what to read.
 fn online_body(
     state: &AppState,
-    version: &LoadedVersion,
-    model: &str,
     options: &Options,
     body: axum::body::Bytes,
-) -> Result<(axum::body::Bytes, Option<OnlineRead>), ApiError> {
-    let Some(store) = state.online.as_deref() else {
-        return Ok((body, None));
+) -> (axum::body::Bytes, Option<OnlineQuery>) {
+    let Some(store) = state.online.as_ref() else {
+        return (body, None);
     };
     let forced = options.online;
     // Cheap test first: a body naming `features` is scored as sent.
     if !forced && memchr_features(&body) {
-        return Ok((body, None));
+        return (body, None);
     }
     let Ok(probe) = serde_json::from_slice::<Probe>(&body) else {
         // The row parser answers the precise error.
-        return Ok((body, None));
+        return (body, None);
     };
     if probe.features.is_some() && !forced {
-        return Ok((body, None));
+        return (body, None);
     }
     let id = match &probe.user_id {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         // Without a usable id there is nothing to look up: scored as sent.
-        _ => return Ok((body, None)),
+        _ => return (body, None),
     };
-    let as_of_us = options.as_of_us.unwrap_or_else(crate::online::now_us);
-    let mut computed = crate::routes::online::compute(store, version, model, &id, as_of_us)?;
-    for (name, value) in probe.features.unwrap_or_default() {
-        computed.features.insert(name, value);
-    }
-    Ok((
-        body,
-        Some(OnlineRead {
-            features: computed.features,
-            user_id: probe.user_id,
-            window: computed.window,
-            warnings: computed.warnings,
-        }),
-    ))
+    let query = OnlineQuery {
+        store: store.clone(),
+        id,
+        user_id: probe.user_id,
+        sent: probe.features,
+        as_of_us: options.as_of_us.unwrap_or_else(crate::online::now_us),
+    };
+    (body, Some(query))
 }
 
 /// Whether the body contains the key text `"features"` at all.
@@ -513,13 +506,20 @@ pub async fn predict(
     let Query(query) = query.map_err(query_error)?;
     let (version, options) = select(&state, &model, &query).await?;
     let parse = parse_options(&state, &options);
-    let (body, online) = online_body(&state, &version, &model, &options, body)?;
+    let (body, online) = online_body(&state, &options, body);
     let score = move || -> Result<PredictResponse, ApiError> {
         let (user, online) = match online {
-            Some(read) => {
-                let user =
-                    row_parser::encode_features(read.features, read.user_id, &version, parse)?;
-                (user, Some((read.window, read.warnings)))
+            Some(q) => {
+                let computed =
+                    crate::routes::online::compute(&q.store, &version, &model, &q.id, q.as_of_us)?;
+                let user = row_parser::encode_features(
+                    &computed.features,
+                    q.sent.as_ref(),
+                    q.user_id,
+                    &version,
+                    parse,
+                )?;
+                (user, Some((computed.window, computed.warnings)))
             }
             None => (row_parser::parse_user(&body, &version, parse)?, None),
         };

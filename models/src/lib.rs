@@ -35,5 +35,6 @@ pub mod stats;
 pub mod summary;
 pub mod time;
 pub mod tree;
+pub mod trigger;
 
 pub use atomic_file::write_atomic;

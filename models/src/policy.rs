@@ -18,7 +18,8 @@
 //! op       := "<" | "<=" | ">" | ">=" | "==" | "!="
 //! value    := number | "quoted category"
 //! ```
-//! (parsed by [`crate::rule`]). Policies live here, in the shared core, so
+//! (parsed by [`crate::rule`]). Optional `[[triggers]]` declare when the
+//! server acts on its own for a user ([`crate::trigger`]). Policies live here, in the shared core, so
 //! that `presage-serve` and `presage-train compare` segment alike.
 //! The feature must be in the model's schema; numeric features compare with
 //! numbers, categorical features with quoted categories the model knows
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 use crate::artifact::ScoreQuantiles;
 use crate::rule::Condition;
 use crate::schema::FeatureSchema;
+use crate::trigger::{self, Trigger, TriggerSpec};
 use serde::{Deserialize, Serialize};
 
 /// Why a policy cannot be used; the message names the file and the problem.
@@ -80,6 +82,8 @@ struct PolicySpec {
     segments: Vec<SegmentSpec>,
     #[serde(default)]
     rules: Vec<RuleSpec>,
+    #[serde(default)]
+    triggers: Vec<TriggerSpec>,
 }
 
 /// One segment: its band and its onboarding payload.
@@ -118,6 +122,8 @@ pub struct SegmentPolicy {
     pub segments: Vec<Segment>,
     /// Override rules, in order.
     pub rules: Vec<Rule>,
+    /// Triggers (see [`crate::trigger`]).
+    pub triggers: Vec<Trigger>,
 }
 
 /// The segment chosen for one prediction.
@@ -195,6 +201,7 @@ impl SegmentPolicy {
                 segment("high", 0.9, 1.0),
             ],
             rules: Vec::new(),
+            triggers: Vec::new(),
         }
     }
 
@@ -305,11 +312,13 @@ impl SegmentPolicy {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let triggers = trigger::check(&spec.triggers, &segments).map_err(fail)?;
         Ok(SegmentPolicy {
             source: source.to_string(),
             mode: spec.mode,
             segments,
             rules,
+            triggers,
         })
     }
 

@@ -54,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .route("/users/{id}", axum::routing::delete(online::erase_user))
         .route("/users/{id}/features", get(online::user_features_route))
         .route("/admin/online/compact", post(online::compact))
+        .route("/admin/triggers/replay", post(online::replay_dead_letter))
         .route("/v2/health/live", get(v2::live))
         .route("/v2/health/ready", get(v2::ready))
         .route("/v2/models/{name}", get(v2::metadata))
@@ -149,6 +150,7 @@ const ROUTES: &[&str] = &[
     "/users/{id}",
     "/users/{id}/features",
     "/admin/online/compact",
+    "/admin/triggers/replay",
     "/healthz",
     "/readyz",
     "/metrics",

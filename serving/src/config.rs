@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::online::ingest::Traits;
 use crate::online::store::StoreConfig;
+use crate::triggers::TriggerConfig;
 
 /// The optional `serve.toml`.
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +67,26 @@ pub struct ConfigFile {
     pub shutdown_delay_ms: Option<u64>,
     /// The online store (events in, features by user id); absent: off.
     pub online: Option<OnlineFile>,
+    /// Where trigger messages go; absent: triggers are off.
+    pub triggers: Option<TriggersFile>,
+}
+
+/// The `[triggers]` section of `serve.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggersFile {
+    /// The receiver's URL (http or https).
+    pub webhook_url: String,
+    /// The HMAC-SHA256 key of `X-Presage-Signature` (at least 16 bytes).
+    pub webhook_secret: String,
+    /// Attempts per message before it goes to the dead letter (default 8).
+    pub max_attempts: Option<u32>,
+    /// First retry delay in milliseconds (default 200); doubles per attempt.
+    pub retry_initial_ms: Option<u64>,
+    /// Longest retry delay in milliseconds (default 30,000).
+    pub retry_max_ms: Option<u64>,
+    /// Time allowed for one delivery attempt, in milliseconds (default 5,000).
+    pub timeout_ms: Option<u64>,
 }
 
 /// The `[online]` section of `serve.toml`.
@@ -174,6 +195,8 @@ pub struct ServeConfig {
     pub admin_token: Option<AdminToken>,
     /// The online store, when configured.
     pub online: Option<StoreConfig>,
+    /// Trigger delivery, when configured.
+    pub triggers: Option<TriggerConfig>,
 }
 
 /// Default retention after signup and before the store's clock, in days.
@@ -228,6 +251,55 @@ fn online_config(name: &str, base: &Path, file: OnlineFile) -> Result<StoreConfi
             file.erasure_delay_secs
                 .unwrap_or(DEFAULT_ERASURE_DELAY_SECS),
         ),
+    })
+}
+
+fn triggers_config(
+    name: &str,
+    file: TriggersFile,
+    online: Option<&StoreConfig>,
+) -> Result<TriggerConfig, ConfigError> {
+    let fail = |message: String| ConfigError(format!("{name}: [triggers] {message}"));
+    let Some(online) = online else {
+        return Err(fail(
+            "needs an [online] section: triggers act on ingested events and keep their state in the store's directory".into(),
+        ));
+    };
+    let url = reqwest::Url::parse(&file.webhook_url).map_err(|e| {
+        fail(format!(
+            "webhook_url = {:?} is not a URL ({e})",
+            file.webhook_url
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(fail(format!(
+            "webhook_url = {:?} is not an http(s) URL with a host",
+            file.webhook_url
+        )));
+    }
+    if file.webhook_secret.len() < 16 {
+        return Err(fail(
+            "webhook_secret must be at least 16 characters (it signs every message)".into(),
+        ));
+    }
+    let max_attempts = match file.max_attempts {
+        Some(0) => return Err(fail("max_attempts must be at least 1".into())),
+        Some(n) if n > 1000 => return Err(fail(format!("max_attempts = {n} is over 1000"))),
+        v => v.unwrap_or(8),
+    };
+    let ms = |key: &str, v: Option<u64>, default: u64| match v {
+        Some(0) => Err(fail(format!("{key} must be at least 1"))),
+        Some(v) if v > 3_600_000 => Err(fail(format!("{key} = {v} is over an hour"))),
+        v => Ok(Duration::from_millis(v.unwrap_or(default))),
+    };
+    Ok(TriggerConfig {
+        dir: online.dir.join("triggers"),
+        webhook_url: url,
+        webhook_secret: file.webhook_secret,
+        max_attempts,
+        retry_initial: ms("retry_initial_ms", file.retry_initial_ms, 200)?,
+        retry_max: ms("retry_max_ms", file.retry_max_ms, 30_000)?,
+        timeout: ms("timeout_ms", file.timeout_ms, 5_000)?,
     })
 }
 
@@ -427,6 +499,10 @@ impl ServeConfig {
             .online
             .map(|o| online_config(&name, &base, o))
             .transpose()?;
+        let triggers = file
+            .triggers
+            .map(|t| triggers_config(&name, t, online.as_ref()))
+            .transpose()?;
         for model in file.models.iter().flatten().chain(file.policies.keys()) {
             presage_models::registry::check_model_name(model)
                 .map_err(|e| ConfigError(format!("{name}: {e}")))?;
@@ -445,6 +521,7 @@ impl ServeConfig {
                 .collect(),
             admin_token: admin_token.map(AdminToken),
             online,
+            triggers,
         })
     }
 }

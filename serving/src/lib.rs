@@ -27,3 +27,4 @@ pub mod row_parser;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod triggers;

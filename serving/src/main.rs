@@ -210,6 +210,18 @@ async fn serve(config: ServeConfig, backfill: Backfill) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let triggers = match config
+        .triggers
+        .clone()
+        .map(presage_serving::triggers::Triggers::open)
+        .transpose()
+    {
+        Ok(triggers) => triggers,
+        Err(e) => {
+            eprintln!("error: triggers: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(store) = &online {
         if backfill.users.is_some() || backfill.events.is_some() {
             if let Err(e) = run_backfill(store, &backfill).await {
@@ -278,6 +290,10 @@ async fn serve(config: ServeConfig, backfill: Backfill) -> ExitCode {
     let mut state = AppState::new(store, config);
     state.metrics = metrics;
     state.online = online;
+    state.triggers = triggers;
+    if let Some(triggers) = &state.triggers {
+        triggers.start(state.clone());
+    }
     let draining = {
         let state = state.clone();
         async move {

@@ -45,6 +45,7 @@ use crate::state::AppState;
         online::erase_user,
         online::user_features_route,
         online::compact,
+        online::replay_dead_letter,
         health::live,
         health::ready,
         health::metrics,

@@ -27,6 +27,8 @@ pub struct AppState {
     pub shutting_down: Arc<AtomicBool>,
     /// The online store, when configured.
     pub online: Option<Arc<OnlineStore>>,
+    /// The trigger engine, when configured.
+    pub triggers: Option<Arc<crate::triggers::Triggers>>,
 }
 
 /// Whether the server is ready, and why not.
@@ -63,6 +65,7 @@ impl AppState {
             metrics: None,
             shutting_down: Arc::new(AtomicBool::new(false)),
             online: None,
+            triggers: None,
         }
     }
 

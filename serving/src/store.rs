@@ -90,6 +90,7 @@ impl LoadedVersion {
                 OnlineSpec::from_stored(&record.spec_json, &columns).map_err(|e| e.to_string())
             }
         };
+        check_triggers(&policy, &online)?;
         let loaded = LoadedVersion {
             artifact,
             compiled,
@@ -218,6 +219,36 @@ pub enum UnusableVersion {
     /// The warm-up prediction on a row of missing values was not a number.
     #[error("warm-up prediction is {0}, not a number")]
     WarmUp(f64),
+    /// A trigger of the policy does not fit the model.
+    #[error("{0}")]
+    Trigger(String),
+}
+
+/// Checks what only the model can tell about the policy's triggers: a
+/// `no_event` trigger names an event of the model's extract, and every
+/// trigger needs a model that can be scored by user id.
+fn check_triggers(
+    policy: &SegmentPolicy,
+    online: &Result<OnlineSpec, String>,
+) -> Result<(), UnusableVersion> {
+    for (i, trigger) in policy.triggers.iter().enumerate() {
+        let at = format!("triggers[{}]", i + 1);
+        let spec = online.as_ref().map_err(|why| {
+            UnusableVersion::Trigger(format!(
+                "{at} ('{}'): triggers act on users scored by id, and this model cannot be: {why}",
+                trigger.name
+            ))
+        })?;
+        if let presage_models::trigger::TriggerKind::NoEvent { event, .. } = &trigger.kind {
+            if !spec.events().contains(event) {
+                return Err(UnusableVersion::Trigger(format!(
+                    "{at}.event: '{event}' is not an event of this model's extract (its events: {})",
+                    spec.events().join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A remembered failure: the file and policy it was for, and the reason.
@@ -418,7 +449,15 @@ impl ModelStore {
                 .map_err(LoadError::Policy)?,
             None => SegmentPolicy::default_policy(),
         };
-        Ok(LoadedVersion::new(artifact, segments)?)
+        let source = segments.source.clone();
+        LoadedVersion::new(artifact, segments).map_err(|e| match e {
+            // A trigger that does not fit the model is the policy's fault.
+            UnusableVersion::Trigger(message) => LoadError::Policy(PolicyError {
+                source_name: source,
+                message,
+            }),
+            other => LoadError::Unusable(other),
+        })
     }
 
     fn build(

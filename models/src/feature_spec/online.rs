@@ -94,6 +94,7 @@ pub struct OnlineSpec {
     catalog: Vec<EventFeature>,
     names: std::collections::HashSet<String>,
     properties: Vec<String>,
+    events: Vec<String>,
 }
 
 /// The event names a model's column names imply, for artifacts that did not
@@ -149,13 +150,19 @@ impl OnlineSpec {
             });
         }
         let properties = spec.features.properties().into_iter().cloned().collect();
-        let names = catalog.iter().map(|f| f.name.clone()).collect();
+        let features = catalog.iter().map(|f| f.name.clone()).collect();
         Ok(OnlineSpec {
             spec,
             catalog,
-            names,
+            names: features,
             properties,
+            events: names,
         })
+    }
+
+    /// The event names the training extract had (what a trigger may name).
+    pub fn events(&self) -> &[String] {
+        &self.events
     }
 
     /// The spec.

@@ -131,6 +131,8 @@ async fn ingest(
     let rejected = parsed.rejected.len();
     let outcome = if parsed.changes.is_empty() {
         Outcome::default()
+    } else if let Some(triggers) = state.triggers.clone() {
+        apply_with_triggers(&state, &triggers, store, parsed.changes).await?
     } else {
         store.apply(parsed.changes).await?
     };
@@ -144,6 +146,51 @@ async fn ingest(
         ignored: parsed.ignored,
         rejections,
     }))
+}
+
+/// Applies changes with the triggers watching: the users with events are
+/// scored before and after (for `segment_change` and `probability`
+/// triggers), and new signups arm `no_event` deadlines. Answers once the
+/// changes, the deadlines and the fired messages are durable.
+async fn apply_with_triggers(
+    state: &AppState,
+    triggers: &std::sync::Arc<crate::triggers::Triggers>,
+    store: &OnlineStore,
+    changes: crate::online::ingest::Changes,
+) -> Result<Outcome, ApiError> {
+    use crate::online::log::RecordRef;
+    let signups: Vec<(String, i64)> = changes
+        .records()
+        .filter_map(|(record, _)| match record {
+            RecordRef::User(u) => u.signup_us.map(|s| (u.user.to_owned(), s)),
+            _ => None,
+        })
+        .collect();
+    let (watching, changes) = {
+        let shared = state.clone();
+        state
+            .heavy
+            .run(move || (crate::triggers::score::before(&shared, &changes), changes))
+            .await?
+    };
+    let outcome = store.apply(changes).await?;
+    let failed = |e: crate::triggers::TriggerError| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "triggers_unavailable",
+            format!("the changes are stored, but triggers could not record them: {e}"),
+        )
+    };
+    triggers.arm(state, &signups).await.map_err(failed)?;
+    if let Some(watch) = watching {
+        let shared = state.clone();
+        let messages = state
+            .heavy
+            .run(move || crate::triggers::score::after(&shared, watch))
+            .await?;
+        triggers.fire(messages).await.map_err(failed)?;
+    }
+    Ok(outcome)
 }
 
 fn count(outcome: &Outcome, rejected: usize) {
@@ -247,6 +294,15 @@ pub async fn erase_user(
     authorize(&state, &headers)?;
     let store = online(&state)?;
     check_user_id(&id)?;
+    if let Some(triggers) = &state.triggers {
+        triggers.erase(id.clone()).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "triggers_unavailable",
+                format!("the user's trigger state could not be erased: {e}"),
+            )
+        })?;
+    }
     let existed = store.erase(id).await?;
     metrics::counter!("presage_online_erasures_total").increment(1);
     let delay = store.config().erasure_delay.as_secs();
@@ -514,4 +570,42 @@ mod tests {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
+}
+
+/// `POST /admin/triggers/replay`: delivers every dead-lettered trigger
+/// message again (with its idempotency key) and empties the dead letter
+/// (admin token).
+#[utoipa::path(
+    post,
+    path = "/admin/triggers/replay",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "How many messages were queued again", body = Object),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "Admin endpoints are disabled", body = ErrorBody),
+        (status = 404, description = "The server has no [triggers] section", body = ErrorBody),
+        (status = 503, description = "The dead letter or journal could not be read or written", body = ErrorBody),
+    )
+)]
+pub async fn replay_dead_letter(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers)?;
+    let triggers = state.triggers.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "triggers_disabled",
+            "this server has no [triggers] section; add one with webhook_url and webhook_secret",
+        )
+    })?;
+    let replayed = triggers.replay_dead_letter().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "triggers_unavailable",
+            e.to_string(),
+        )
+    })?;
+    Ok(Json(serde_json::json!({ "replayed": replayed })))
 }

@@ -58,9 +58,14 @@ fn serve_config(dir: &Path, online: &str) -> String {
 }
 
 fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Server {
+    start_with(&dir.join("registry"), config, env)
+}
+
+/// [`start`] with the registry given.
+fn start_with(registry: &Path, config: &str, env: &[(&str, &str)]) -> Server {
     let mut env = env.to_vec();
     env.push(("PRESAGE_ADMIN_TOKEN", TOKEN));
-    let server = Server::start_with_env(&dir.join("registry"), &["--config", config], &env);
+    let server = Server::start_with_env(registry, &["--config", config], &env);
     // The store answers 503 until it has recovered; /readyz says why.
     for _ in 0..500 {
         if !server.get("/readyz").body.contains("recovering") {
@@ -211,10 +216,15 @@ fn parity(config_name: &str, model: &str, online: &str, as_of: impl Fn(i64) -> i
     // Sent again in full, nothing is stored twice.
     let lines: Vec<&str> = events.iter().map(String::as_str).collect();
     let mut again = Totals::default();
+    let mut unknown_names = 0;
     for chunk in lines.chunks(1000) {
-        again.add(&ingest(&server, "/events", chunk));
+        let answer = ingest(&server, "/events", chunk);
+        unknown_names += answer["unknown_event_names"].as_u64().unwrap();
+        again.add(&answer);
     }
     assert_eq!(again.get("accepted"), 0, "{again:?}");
+    // Every name of the extract is one the model was trained on.
+    assert_eq!(unknown_names, 0);
 
     let (header, rows) = read_csv(&table);
     assert!(rows.len() > 1000, "{} rows", rows.len());
@@ -460,7 +470,10 @@ fn an_erased_user_leaves_memory_and_every_file() {
         .flat_map(|n| [event(id, n), event("stays-1", n)])
         .collect();
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    assert_eq!(ingest(&server, "/events", &refs)["accepted"], 10);
+    let first = ingest(&server, "/events", &refs);
+    assert_eq!(first["accepted"], 10);
+    // No model is served here, so no name is one a model reads: counted, and stored.
+    assert_eq!(first["unknown_event_names"], 10);
     let store = dir.path().join("store");
     assert!(!files_containing(&store, id.as_bytes()).is_empty());
 
@@ -568,4 +581,187 @@ fn bad_ingest_requests_get_precise_answers() {
     // The features route is personal data: admin only.
     let anonymous = server.get("/users/u1/features?model=churn");
     assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+}
+
+/// kill -9 in the middle of a 1M-event ingest on 4 connections, then the
+/// restarted store against one built from exactly what was acknowledged:
+/// every acknowledged batch is stored once, every batch in flight at the
+/// kill entirely or not at all, and each user's features are the same.
+#[test]
+fn kill_9_during_a_million_event_ingest_keeps_exactly_the_acknowledged_events() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    presage_tests::datagen(&[
+        "--users",
+        "21000",
+        "--seed",
+        "7",
+        "--out",
+        data.to_str().unwrap(),
+    ])
+    .ok();
+    let config = presage_datasets::config("churn.toml");
+    let extract = [
+        "--users".to_owned(),
+        data.join("users.parquet").display().to_string(),
+        "--events".to_owned(),
+        data.join("events").display().to_string(),
+    ];
+    let registry = dir.path().join("registry");
+    let mut fit = vec!["fit", "--config", config.to_str().unwrap()];
+    fit.extend(extract.iter().map(String::as_str));
+    train(&registry, &fit).ok();
+    let (users_path, events_path) = (
+        dir.path().join("users.ndjson"),
+        dir.path().join("events.ndjson"),
+    );
+    let mut export = vec![
+        "export-online",
+        "--config",
+        config.to_str().unwrap(),
+        "--users-out",
+        users_path.to_str().unwrap(),
+        "--events-out",
+        events_path.to_str().unwrap(),
+    ];
+    export.extend(extract.iter().map(String::as_str));
+    train(&registry, &export).ok();
+    let users: Vec<String> = std::fs::read_to_string(&users_path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let events: Vec<String> = std::fs::read_to_string(&events_path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(events.len() > 1_000_000, "{} events", events.len());
+    let batches: Arc<Vec<String>> = Arc::new(events.chunks(1000).map(|c| c.join("\n")).collect());
+    // Nothing expires: what is stored depends only on what was acknowledged,
+    // not on the order it arrived in.
+    let retain = "retain_days_after_signup = 36500\nretain_last_days = 36500\n";
+    let store_a = dir.path().join("a");
+    std::fs::create_dir_all(&store_a).unwrap();
+    let config_a = serve_config(&store_a, retain);
+    let server = start_with(&registry, &config_a, &[]);
+    let user_lines: Vec<&str> = users.iter().map(String::as_str).collect();
+    for chunk in user_lines.chunks(1000) {
+        ingest(&server, "/users", chunk);
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let acked = Arc::new(AtomicUsize::new(0));
+    // (batch, its answer; none when the server died before answering)
+    type Answers = Vec<(usize, Option<Value>)>;
+    let answers: Arc<Mutex<Answers>> = Arc::default();
+    let senders: Vec<_> = (0..4)
+        .map(|_| {
+            let (batches, next, acked, answers) = (
+                batches.clone(),
+                next.clone(),
+                acked.clone(),
+                answers.clone(),
+            );
+            let addr = server.addr.clone();
+            std::thread::spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= batches.len() {
+                    return;
+                }
+                let answer = post_raw(
+                    &addr,
+                    "/events",
+                    &batches[i],
+                    "Content-Type: application/x-ndjson",
+                );
+                let stop = answer.is_none();
+                if let Some((status, body)) = &answer {
+                    assert_eq!(*status, 200, "batch {i}: {body}");
+                    acked.fetch_add(1, Ordering::SeqCst);
+                }
+                answers.lock().unwrap().push((i, answer.map(|(_, b)| b)));
+                if stop {
+                    return;
+                }
+            })
+        })
+        .collect();
+    // Mid-stream: after 400 of the ~1,050 batches are acknowledged.
+    while acked.load(Ordering::SeqCst) < 400 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::process::Command::new("kill")
+        .args(["-9", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    drop(server);
+    let answers = std::mem::take(&mut *answers.lock().unwrap());
+    let server_a = start_with(&registry, &config_a, &[]);
+
+    // The reference: a fresh store given the users and the acknowledged batches.
+    let store_b = dir.path().join("b");
+    std::fs::create_dir_all(&store_b).unwrap();
+    let server_b = start_with(&registry, &serve_config(&store_b, retain), &[]);
+    for chunk in user_lines.chunks(1000) {
+        ingest(&server_b, "/users", chunk);
+    }
+    let lines = |i: usize| -> Vec<&str> { batches[i].lines().collect() };
+    let (mut stored, mut unanswered) = (0usize, 0usize);
+    for (i, answer) in &answers {
+        match answer {
+            Some(first) => {
+                let again = ingest(&server_a, "/events", &lines(*i));
+                assert_eq!(
+                    again["accepted"], 0,
+                    "acknowledged batch {i} ({first}) was lost: {again}"
+                );
+                ingest(&server_b, "/events", &lines(*i));
+                stored += 1;
+            }
+            None => {
+                unanswered += 1;
+                let again = ingest(&server_a, "/events", &lines(*i));
+                let (a, d) = (
+                    again["accepted"].as_u64().unwrap(),
+                    again["duplicates"].as_u64().unwrap(),
+                );
+                assert!(a == 0 || d == 0, "batch {i} was half stored: {again}");
+                // Stored before the kill (all duplicates now) or not at all
+                // (stored now): either way the reference gets it too.
+                ingest(&server_b, "/events", &lines(*i));
+            }
+        }
+    }
+    assert!(
+        stored >= 400 && unanswered >= 1,
+        "{stored} acknowledged, {unanswered} in flight"
+    );
+    // Same state: every user's features, from either store.
+    let auth = format!("Bearer {TOKEN}");
+    let as_of = "2030-01-01T00:00:00Z";
+    for user in users.iter().step_by(10) {
+        let id = serde_json::from_str::<Value>(user).unwrap()["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/users/{id}/features?model=churn&as_of={as_of}");
+        let a = server_a.request("GET", &path, None, &[("authorization", &auth)]);
+        let b = server_b.request("GET", &path, None, &[("authorization", &auth)]);
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.json(), b.json(), "user {id}");
+    }
+    let count = |server: &Server| {
+        server
+            .get("/metrics")
+            .body
+            .lines()
+            .find(|l| l.starts_with("presage_online_users "))
+            .map(str::to_owned)
+    };
+    assert_eq!(count(&server_a), count(&server_b));
 }

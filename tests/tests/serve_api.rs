@@ -477,6 +477,7 @@ fn openapi_document_lists_every_route_and_each_answers() {
         ("GET", "/v2/models/{name}/ready"),
         ("POST", "/admin/online/compact"),
         ("POST", "/admin/reload"),
+        ("POST", "/admin/triggers/replay"),
         ("POST", "/events"),
         ("POST", "/predict/{model}"),
         ("POST", "/predict/{model}/batch"),

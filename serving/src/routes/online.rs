@@ -57,6 +57,10 @@ pub struct IngestResponse {
     pub rejected: usize,
     /// Segment messages of types the store does not use (page, screen, ...).
     pub ignored: usize,
+    /// Events whose name no served model's extract had. They are stored
+    /// all the same (within the retention horizons): a model trained later
+    /// may read them.
+    pub unknown_event_names: usize,
     /// The first rejected items, with their index and reason.
     pub rejections: Vec<Rejection>,
 }
@@ -129,6 +133,7 @@ async fn ingest(
             BodyError::NotObject { .. } => ApiError::invalid("invalid_body", e.to_string(), "body"),
         })?;
     let rejected = parsed.rejected.len();
+    let unknown_event_names = unknown_event_names(&state, &parsed.changes);
     let outcome = if parsed.changes.is_empty() {
         Outcome::default()
     } else if let Some(triggers) = state.triggers.clone() {
@@ -144,8 +149,32 @@ async fn ingest(
         outcome,
         rejected,
         ignored: parsed.ignored,
+        unknown_event_names,
         rejections,
     }))
+}
+
+/// Events in `changes` whose name no served model's extract had (counted
+/// in `presage_online_events_total{outcome="unknown_name"}`).
+fn unknown_event_names(state: &AppState, changes: &crate::online::ingest::Changes) -> usize {
+    use crate::online::log::RecordRef;
+    let catalog = state.store.catalog();
+    let known: std::collections::HashSet<&str> = catalog
+        .models
+        .values()
+        .filter_map(|entry| entry.champion())
+        .filter_map(|version| version.online.as_ref().ok())
+        .flat_map(|spec| spec.events().iter().map(String::as_str))
+        .collect();
+    let unknown = changes
+        .records()
+        .filter(|(record, _)| matches!(record, RecordRef::Event(e) if !known.contains(e.name)))
+        .count();
+    if unknown > 0 {
+        metrics::counter!("presage_online_events_total", "outcome" => "unknown_name")
+            .increment(unknown as u64);
+    }
+    unknown
 }
 
 /// Applies changes with the triggers watching: the users with events are

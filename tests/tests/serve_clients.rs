@@ -157,10 +157,11 @@ fn schemathesis_finds_nothing_wrong_with_the_openapi_document() {
     let registry = registry(dir.path());
     let config = dir.path().join("serve.toml");
     // Small batch limits keep generated batches within what an explained
-    // request may hold; the online store's routes are served too.
+    // request may hold; the online store's and the triggers' routes are
+    // served too (no policy declares a trigger, so nothing is delivered).
     std::fs::write(
         &config,
-        "max_batch_rows = 20\nmax_explain_rows = 20\nmax_features_per_row = 50\n[online]\ndir = \"store\"\n",
+        "max_batch_rows = 20\nmax_explain_rows = 20\nmax_features_per_row = 50\n[online]\ndir = \"store\"\n[triggers]\nwebhook_url = \"http://127.0.0.1:9/hook\"\nwebhook_secret = \"schemathesis-webhook-secret\"\n",
     )
     .unwrap();
     let server = Server::start_with_env(

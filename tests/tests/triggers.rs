@@ -398,6 +398,12 @@ fn a_deadline_fires_after_a_restart_late_and_an_event_in_time_cancels_it() {
         "/events",
         &json!([{"user_id": "busy", "event": "project_created", "occurred_at": format_timestamp(signup_us + 1_000_000)}]),
     );
+    // The event came first: the deadline is settled at once.
+    let metrics = server.get("/metrics").body;
+    assert!(
+        metrics.contains("presage_trigger_deadlines_cancelled_total 1"),
+        "{metrics}"
+    );
     let journal = dir.path().join("store/triggers/journal.ndjson");
     assert!(std::fs::read_to_string(&journal)
         .unwrap()

@@ -188,6 +188,15 @@ async fn apply_with_triggers(
     changes: crate::online::ingest::Changes,
 ) -> Result<Outcome, ApiError> {
     use crate::online::log::RecordRef;
+    let mut event_users: Vec<String> = changes
+        .records()
+        .filter_map(|(record, _)| match record {
+            RecordRef::Event(e) => Some(e.user.to_owned()),
+            _ => None,
+        })
+        .collect();
+    event_users.sort_unstable();
+    event_users.dedup();
     let signups: Vec<(String, i64)> = changes
         .records()
         .filter_map(|(record, _)| match record {
@@ -211,6 +220,10 @@ async fn apply_with_triggers(
         )
     };
     triggers.arm(state, &signups).await.map_err(failed)?;
+    triggers
+        .cancel_met(state, &event_users)
+        .await
+        .map_err(failed)?;
     if let Some(watch) = watching {
         let shared = state.clone();
         let messages = state

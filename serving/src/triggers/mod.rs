@@ -8,8 +8,9 @@
 //!   happened fires.
 //! - **At a deadline** (`no_event`): when a signup arrives while its
 //!   deadline (`signup + within_hours`) is still ahead, the deadline is
-//!   armed in the journal before the request is answered. At the deadline
-//!   the user's stored events are read: the trigger fires unless the event
+//!   armed in the journal before the request is answered. An ingested
+//!   event that meets it settles it at once; at the deadline the user's
+//!   stored events are read again, and the trigger fires unless the event
 //!   happened inside the window. After a restart, deadlines that passed
 //!   while the server was down fire at once, saying how late.
 //! - **Delivery**: a message is written to the journal before its first
@@ -28,7 +29,7 @@ pub mod journal;
 pub mod message;
 pub mod score;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -70,6 +71,22 @@ struct Inner {
     live: Live,
     /// Armed deadlines by time.
     due: BTreeSet<(i64, String)>,
+    /// Armed deadlines' keys by user.
+    by_user: HashMap<String, Vec<String>>,
+}
+
+impl Inner {
+    fn forget_user_key(&mut self, key: &str) {
+        let Some(user) = self.live.armed.get(key).map(|d| d.user.clone()) else {
+            return;
+        };
+        if let Some(keys) = self.by_user.get_mut(&user) {
+            keys.retain(|k| k != key);
+            if keys.is_empty() {
+                self.by_user.remove(&user);
+            }
+        }
+    }
 }
 
 /// The trigger engine.
@@ -108,13 +125,25 @@ impl Triggers {
             .values()
             .map(|d| (d.due_us, d.key.clone()))
             .collect();
+        let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
+        for d in live.armed.values() {
+            by_user
+                .entry(d.user.clone())
+                .or_default()
+                .push(d.key.clone());
+        }
         let (queue, receiver) = mpsc::unbounded_channel();
         for message in live.pending.values() {
             let _ = queue.send(message.clone());
         }
         Ok(Arc::new(Triggers {
             config,
-            inner: Mutex::new(Inner { journal, live, due }),
+            inner: Mutex::new(Inner {
+                journal,
+                live,
+                due,
+                by_user,
+            }),
             queue,
             receiver: Mutex::new(Some(receiver)),
             deadlines_changed: Notify::new(),
@@ -162,6 +191,11 @@ impl Triggers {
             match &entry {
                 Entry::Armed(d) if !inner.live.knows(&d.key) => {
                     inner.due.insert((d.due_us, d.key.clone()));
+                    inner
+                        .by_user
+                        .entry(d.user.clone())
+                        .or_default()
+                        .push(d.key.clone());
                     armed = true;
                 }
                 Entry::Pending(m) => {
@@ -169,11 +203,13 @@ impl Triggers {
                         let slot = (d.due_us, d.key.clone());
                         inner.due.remove(&slot);
                     }
+                    inner.forget_user_key(&m.idempotency_key);
                 }
                 Entry::Done { key, due_us } => {
                     if let Some(due) = due_us {
                         inner.due.remove(&(*due, key.clone()));
                     }
+                    inner.forget_user_key(key);
                 }
                 Entry::Armed(_) => {}
             }
@@ -271,6 +307,39 @@ impl Triggers {
                 .collect()
         };
         self.record(entries).await
+    }
+
+    /// Cancels the armed deadlines of `users` whose event has now
+    /// happened inside the window (called once an ingest request's events
+    /// are stored), so the deadline is settled when the event comes first.
+    pub async fn cancel_met(
+        self: &Arc<Self>,
+        state: &AppState,
+        users: &[String],
+    ) -> Result<(), TriggerError> {
+        let candidates: Vec<Deadline> = {
+            let inner = self.inner.lock().expect("not poisoned");
+            users
+                .iter()
+                .filter_map(|u| inner.by_user.get(u))
+                .flatten()
+                .filter_map(|key| inner.live.armed.get(key))
+                .cloned()
+                .collect()
+        };
+        let met: Vec<Entry> = candidates
+            .into_iter()
+            .filter(|d| score::event_happened(state, d) == Some(true))
+            .map(|d| Entry::Done {
+                key: d.key,
+                due_us: Some(d.due_us),
+            })
+            .collect();
+        if !met.is_empty() {
+            metrics::counter!("presage_trigger_deadlines_cancelled_total")
+                .increment(met.len() as u64);
+        }
+        self.record(met).await
     }
 
     /// Runs deadlines as they come due.
@@ -514,7 +583,13 @@ impl Triggers {
             let _guard = me.dead_letter.lock().expect("not poisoned");
             {
                 let mut inner = me.inner.lock().expect("not poisoned");
-                let Inner { journal, live, due } = &mut *inner;
+                let Inner {
+                    journal,
+                    live,
+                    due,
+                    by_user,
+                } = &mut *inner;
+                by_user.remove(&user);
                 let gone: Vec<(i64, String)> = live
                     .armed
                     .values()

@@ -10,9 +10,11 @@ use serde_json::{json, Value};
 use super::journal::Deadline;
 use super::message::{idempotency_key, Message};
 use super::timestamp;
+use crate::online::history::UserHistory;
 use crate::online::ingest::Changes;
 use crate::online::log::RecordRef;
 use crate::online::now_us;
+use crate::online::store::State;
 use crate::row_parser::{self, ParseOptions};
 use crate::state::AppState;
 use crate::store::LoadedVersion;
@@ -163,6 +165,33 @@ pub fn after(state: &AppState, watch: Watch) -> Vec<Message> {
     out
 }
 
+/// Whether the deadline's event is in the user's stored history inside
+/// its window; `None` when that cannot be read (the model, its trigger or
+/// the user is gone, or the store is recovering).
+pub fn event_happened(state: &AppState, d: &Deadline) -> Option<bool> {
+    let catalog = state.store.catalog();
+    let version = catalog.models.get(&d.model)?.champion()?.clone();
+    let trigger = version
+        .policy
+        .triggers
+        .iter()
+        .find(|t| t.name == d.trigger)?;
+    let TriggerKind::NoEvent { event, .. } = &trigger.kind else {
+        return None;
+    };
+    let online = state.online.as_deref()?.read().ok()?;
+    let user = online.users.get(d.user.as_str())?;
+    Some(happened(&online, user, event, d))
+}
+
+/// Whether `user` has `event` in `[signup, due)`.
+fn happened(online: &State, user: &UserHistory, event: &str, d: &Deadline) -> bool {
+    online.names.get(event).is_some_and(|id| {
+        user.events()
+            .any(|e| e.name == id && e.at_us >= d.signup_us && e.at_us < d.due_us)
+    })
+}
+
 /// What a deadline does now that it is due: `Ok(Some)` the message to
 /// fire, `Ok(None)` cancelled (the event happened in time, the user was
 /// erased or withheld consent, or the trigger is gone from the policy),
@@ -199,13 +228,8 @@ pub fn deadline(state: &AppState, d: &Deadline) -> Result<Option<Message>, Strin
         if !consented {
             return Ok(None);
         }
-        if let Some(id) = online.names.get(event) {
-            let happened = user
-                .events()
-                .any(|e| e.name == id && e.at_us >= d.signup_us && e.at_us < d.due_us);
-            if happened {
-                return Ok(None);
-            }
+        if happened(&online, user, event, d) {
+            return Ok(None);
         }
     }
     let at_us = now_us();

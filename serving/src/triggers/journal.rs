@@ -6,7 +6,8 @@
 //!   that set the user's signup is answered, so it fires after a restart;
 //! - `pending`: a message to deliver, written before the first attempt, so
 //!   a crash redelivers it (at least once);
-//! - `done`: a deadline cancelled, or a message delivered or dead-lettered.
+//! - `done`: a deadline cancelled, or a message delivered or dead-lettered
+//!   (a later `pending` for the same key is a replay of the dead letter).
 //!
 //! Replaying the lines rebuilds what is live. A crash can leave a partial
 //! last line; it was never acknowledged and is cut. A bad line followed by
@@ -92,10 +93,11 @@ impl Live {
                 }
             }
             Entry::Pending(m) => {
+                // After a `done`, a `pending` is a replay of the dead
+                // letter: the message is due again.
                 self.armed.remove(&m.idempotency_key);
-                if !self.done.contains_key(&m.idempotency_key) {
-                    self.pending.insert(m.idempotency_key.clone(), *m);
-                }
+                self.done.remove(&m.idempotency_key);
+                self.pending.insert(m.idempotency_key.clone(), *m);
             }
             Entry::Done { key, due_us } => {
                 self.armed.remove(&key);
@@ -313,6 +315,27 @@ mod tests {
         std::fs::write(&path, format!("x{text}")).unwrap();
         let err = Journal::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("line 1 is damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_replayed_dead_letter_is_pending_again_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _) = Journal::open(dir.path()).unwrap();
+        let message: Message = serde_json::from_value(serde_json::json!({
+            "idempotency_key": "k", "trigger": "t", "on": "probability", "model": "m",
+            "version": 1, "user_id": "u1", "segment_before": "low", "segment": "high",
+            "probability": 0.9, "onboarding": {}, "reason": "r", "fired_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        let pending = Entry::Pending(Box::new(message));
+        let done = Entry::Done {
+            key: "k".into(),
+            due_us: None,
+        };
+        journal.append(&[pending.clone(), done, pending]).unwrap();
+        let (_, live) = Journal::open(dir.path()).unwrap();
+        assert_eq!(live.pending.keys().collect::<Vec<_>>(), ["k"]);
+        assert!(!live.done.contains_key("k"));
     }
 
     #[test]

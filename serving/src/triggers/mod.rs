@@ -63,6 +63,9 @@ pub struct TriggerConfig {
     pub timeout: Duration,
 }
 
+/// How long a deadline that cannot be evaluated yet waits before the next try.
+const DEADLINE_RETRY: Duration = Duration::from_secs(5);
+
 /// Most deliveries in flight at once.
 const CONCURRENT_DELIVERIES: usize = 16;
 
@@ -360,7 +363,7 @@ impl Triggers {
                 }
                 continue;
             }
-            let Some((_, key)) = next else { continue };
+            let Some((slot_us, key)) = next else { continue };
             let deadline = {
                 let inner = self.inner.lock().expect("not poisoned");
                 inner.live.armed.get(&key).cloned()
@@ -385,9 +388,16 @@ impl Triggers {
                     .await
                 }
                 Err(why) => {
-                    // The store is recovering or the model is gone: retry soon.
-                    tracing::warn!(trigger = %deadline.trigger, model = %deadline.model, reason = %why, "deadline not evaluated yet; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    // The store is recovering or the model is not loaded:
+                    // try this one again later, without holding up the
+                    // deadlines behind it (its journal record keeps the
+                    // real time, so the message still says how late).
+                    tracing::warn!(trigger = %deadline.trigger, model = %deadline.model, reason = %why, "deadline not evaluated yet; retrying in {} s", DEADLINE_RETRY.as_secs());
+                    let mut inner = self.inner.lock().expect("not poisoned");
+                    inner.due.remove(&(slot_us, key.clone()));
+                    inner
+                        .due
+                        .insert((now_us() + DEADLINE_RETRY.as_micros() as i64, key));
                     continue;
                 }
             };

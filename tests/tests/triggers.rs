@@ -655,3 +655,44 @@ fn bad_trigger_configs_are_refused_naming_the_key() {
     let stderr = refused(dir.path(), &ok);
     assert!(stderr.contains("unknown field `at_leest`"), "{stderr}");
 }
+
+#[test]
+fn a_deadline_of_a_model_that_no_longer_loads_does_not_hold_up_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    fit(dir.path());
+    let churn = presage_datasets::config("churn.toml");
+    train(
+        &dir.path().join("registry"),
+        &["fit", "--config", churn.to_str().unwrap()],
+    )
+    .ok();
+    // Adoption's deadline comes first (1 h), churn's 3.6 s later (1.001 h).
+    let nudge = |hours: &str| {
+        format!("[[triggers]]\nname = \"nudge\"\non = \"no_event\"\nevent = \"project_created\"\nwithin_hours = {hours}\n")
+    };
+    write_policy(dir.path(), 0.5, &nudge("1"));
+    std::fs::write(
+        dir.path().join("registry/churn/policy.toml"),
+        format!(
+            "mode = \"threshold\"\n[[segments]]\nname = \"all\"\nfrom = 0.0\nto = 1.0\nflow = \"standard\"\n{}",
+            nudge("1.001")
+        ),
+    )
+    .unwrap();
+    let receiver = Receiver::start(0);
+    let triggers = format!("webhook_url = \"http://127.0.0.1:{}/hook\"", receiver.port);
+    let server = start(dir.path(), Some(&triggers));
+    signup(&server, "idle", now_us() - 3_600_000_000 + 2_000_000);
+    drop(server);
+    // Adoption no longer loads (its file is damaged); churn still does.
+    let artifact = dir.path().join("registry/adoption/v1.presage");
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&artifact, bytes).unwrap();
+    let _server = start(dir.path(), Some(&triggers));
+    let messages = receiver.wait_for(1, 20);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["model"], "churn");
+    assert_eq!(messages[0]["user_id"], "idle");
+}

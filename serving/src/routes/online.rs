@@ -75,6 +75,16 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::triggers::TriggerError> for ApiError {
+    fn from(e: crate::triggers::TriggerError) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "triggers_unavailable",
+            format!("the trigger journal or dead letter could not be read or written: {e}"),
+        )
+    }
+}
+
 /// The online store, or 404 when the server runs without one.
 pub fn online(state: &AppState) -> Result<&OnlineStore, ApiError> {
     state.online.as_deref().ok_or_else(|| {
@@ -212,25 +222,15 @@ async fn apply_with_triggers(
             .await?
     };
     let outcome = store.apply(changes).await?;
-    let failed = |e: crate::triggers::TriggerError| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "triggers_unavailable",
-            format!("the changes are stored, but triggers could not record them: {e}"),
-        )
-    };
-    triggers.arm(state, &signups).await.map_err(failed)?;
-    triggers
-        .cancel_met(state, &event_users)
-        .await
-        .map_err(failed)?;
+    triggers.arm(state, &signups).await?;
+    triggers.cancel_met(state, &event_users).await?;
     if let Some(watch) = watching {
         let shared = state.clone();
         let messages = state
             .heavy
             .run(move || crate::triggers::score::after(&shared, watch))
             .await?;
-        triggers.fire(messages).await.map_err(failed)?;
+        triggers.fire(messages).await?;
     }
     Ok(outcome)
 }
@@ -337,13 +337,7 @@ pub async fn erase_user(
     let store = online(&state)?;
     check_user_id(&id)?;
     if let Some(triggers) = &state.triggers {
-        triggers.erase(id.clone()).await.map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "triggers_unavailable",
-                format!("the user's trigger state could not be erased: {e}"),
-            )
-        })?;
+        triggers.erase(id.clone()).await?;
     }
     let existed = store.erase(id).await?;
     metrics::counter!("presage_online_erasures_total").increment(1);
@@ -642,12 +636,6 @@ pub async fn replay_dead_letter(
             "this server has no [triggers] section; add one with webhook_url and webhook_secret",
         )
     })?;
-    let replayed = triggers.replay_dead_letter().await.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "triggers_unavailable",
-            e.to_string(),
-        )
-    })?;
+    let replayed = triggers.replay_dead_letter().await?;
     Ok(Json(serde_json::json!({ "replayed": replayed })))
 }

@@ -53,7 +53,8 @@ impl Webhook {
     }
 }
 
-/// A reqwest error without the URL (it may carry a token in its query).
+/// A reqwest error without the URL (it may carry a token in its query):
+/// its kind and its innermost cause.
 fn without_url(e: &reqwest::Error) -> String {
     let what = if e.is_timeout() {
         "timed out"
@@ -62,23 +63,13 @@ fn without_url(e: &reqwest::Error) -> String {
     } else {
         "the request failed"
     };
-    format!("{what}: {}", e.without_url_ref())
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let mut source = std::error::Error::source(self);
-        let mut last = None;
-        while let Some(s) = source {
-            last = Some(s.to_string());
-            source = s.source();
-        }
-        last.unwrap_or_else(|| "no detail".into())
+    let mut cause = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = Some(s.to_string());
+        source = s.source();
     }
+    format!("{what}: {}", cause.as_deref().unwrap_or("no detail"))
 }
 
 /// The wait before retry `attempt` (1 = the first retry): full jitter over

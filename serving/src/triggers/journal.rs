@@ -19,6 +19,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
+
+use presage_models::write_atomic;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -168,7 +170,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
 /// The open journal.
 #[derive(Debug)]
 pub struct Journal {
-    dir: PathBuf,
     path: PathBuf,
     file: File,
     bytes: u64,
@@ -179,7 +180,14 @@ impl Journal {
     pub fn open(dir: &Path) -> Result<(Journal, Live), JournalError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join("journal.ndjson");
-        let _ = std::fs::remove_file(dir.join("journal.ndjson.tmp"));
+        // Temporary files of a rewrite a crash interrupted (they may hold
+        // an erased user's id); the files they would replace are intact.
+        for entry in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.contains(".tmp-") {
+                std::fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
+            }
+        }
         let text = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -216,7 +224,6 @@ impl Journal {
             file.set_len(valid as u64).map_err(io(&path))?;
         }
         let journal = Journal {
-            dir: dir.to_path_buf(),
             path,
             file,
             bytes: valid as u64,
@@ -245,22 +252,14 @@ impl Journal {
         self.bytes > REWRITE_BYTES
     }
 
-    /// Replaces the file with only what `live` holds (a new file, synced,
-    /// then renamed over the old one).
+    /// Replaces the file with only what `live` holds (atomically).
     pub fn rewrite(&mut self, live: &Live, now_us: i64) -> Result<(), JournalError> {
-        let tmp = self.dir.join("journal.ndjson.tmp");
         let mut out = Vec::new();
         for entry in live.entries(now_us) {
             serde_json::to_writer(&mut out, &entry).expect("entries serialize");
             out.push(b'\n');
         }
-        let mut file = File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(&out).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &self.path).map_err(io(&self.path))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&self.dir))?;
+        write_atomic(&self.path, &out).map_err(io(&self.path))?;
         self.file = OpenOptions::new()
             .append(true)
             .open(&self.path)

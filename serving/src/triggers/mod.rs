@@ -35,7 +35,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use presage_models::time::format_timestamp;
 use presage_models::trigger::TriggerKind;
 use tokio::sync::{mpsc, Notify};
 
@@ -522,26 +521,17 @@ impl Triggers {
 
     fn write_dead_letter(&self, messages: &[Message]) -> Result<(), TriggerError> {
         let path = self.dead_letter_path();
-        let tmp = self.config.dir.join("dead-letter.ndjson.tmp");
-        let io = |p: &std::path::Path, e: std::io::Error| {
-            TriggerError::Journal(JournalError::Io {
-                path: p.display().to_string(),
-                source: e,
-            })
-        };
         let mut out = Vec::new();
         for m in messages {
             serde_json::to_writer(&mut out, m).expect("messages serialize");
             out.push(b'\n');
         }
-        let mut file = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        file.write_all(&out).map_err(|e| io(&tmp, e))?;
-        file.sync_all().map_err(|e| io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-        std::fs::File::open(&self.config.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io(&self.config.dir, e))?;
-        Ok(())
+        presage_models::write_atomic(&path, &out).map_err(|e| {
+            TriggerError::Journal(JournalError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })
+        })
     }
 
     /// Sends every dead-lettered message again (as a new delivery with its
@@ -630,9 +620,4 @@ impl Triggers {
         let _guard = self.dead_letter.lock().expect("not poisoned");
         self.read_dead_letter().map_or(0, |m| m.len())
     }
-}
-
-/// Formats a time for messages.
-pub fn timestamp(us: i64) -> String {
-    format_timestamp(us)
 }

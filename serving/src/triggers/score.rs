@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use presage_models::time::format_timestamp as timestamp;
 use presage_models::trigger::{Trigger, TriggerKind};
 use serde_json::{json, Value};
 
 use super::journal::Deadline;
 use super::message::{idempotency_key, Message};
-use super::timestamp;
 use crate::online::history::UserHistory;
 use crate::online::ingest::Changes;
 use crate::online::log::RecordRef;
